@@ -1,0 +1,58 @@
+/*
+ * cli.h - the keeper CLI's shared pieces: global options, the hive client, output.
+ *
+ * Exit statuses (SPEC section 9): 0 success, 1 the job failed or was cancelled, 2 usage error,
+ * 3 hive unreachable.
+ */
+#ifndef RB_CLI_H
+#define RB_CLI_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
+
+struct cli {
+	const char *hive_url; /* --hive / RBEE_HIVE_URL / http://localhost:7835 (no trailing /) */
+	bool json;            /* --json: print the result JSON only */
+	bool color;           /* stdout is a TTY and NO_COLOR is unset */
+	bool tty;             /* stderr is a TTY: progress bars */
+	const char *token;    /* RBEE_API_TOKEN, sent as bearer when set */
+};
+
+/* Plain GET of a hive route returning JSON. On failure prints the error and returns the exit
+ * status (CLI_UNREACHABLE when the hive cannot be reached); on success *out holds the JSON. */
+int cli_get_json(struct cli *cli, const char *path, struct json_object **out);
+
+/* Submit an operation (takes ownership of `op`), stream its events to the terminal, and return
+ * the exit status. The last `event: data` result is handed to `render` (unless --json, which
+ * prints it raw); render may be NULL (the JSON is then printed pretty). Implemented in
+ * client.c (the job engine issue). */
+typedef void (*cli_render_fn)(struct cli *cli, struct json_object *result);
+int cli_run_job(struct cli *cli, struct json_object *op, cli_render_fn render);
+/* Build {"operation": name, "hive_id": "localhost"} to add fields to. */
+struct json_object *cli_op_new(const char *name);
+
+/* Tables: columns sized to content, header underlined, "-" for missing values. */
+struct cli_table;
+struct cli_table *cli_table_new(const char *const *headers);
+void cli_table_add(struct cli_table *t, const char *const *cells);
+void cli_table_print(struct cli_table *t, FILE *out);
+void cli_table_free(struct cli_table *t);
+/* "1.5 GiB" */
+const char *cli_human_bytes(unsigned long long n, char *buf, size_t len);
+
+/* Subcommand entry points: argv[0] is the subcommand's own name ("hive", "worker", "model"). */
+int cli_hive(struct cli *cli, int argc, char **argv);
+int cli_worker(struct cli *cli, int argc, char **argv);
+int cli_model(struct cli *cli, int argc, char **argv);
+
+/* `rbee hive check`: runs the hive_check operation (client.c). */
+int cli_hive_check(struct cli *cli, int argc, char **argv);
+
+/* Print usage for a level on `out`. */
+void cli_usage_main(FILE *out);
+
+#endif

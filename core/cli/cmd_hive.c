@@ -1,0 +1,163 @@
+/*
+ * cmd_hive.c - `rbee hive status | devices | backends | check`.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rb_json.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: rbee hive <command>\n"
+	      "\n"
+	      "  status     the hive's identity, uptime, catalog and paths\n"
+	      "  devices    the devices workers can run on (GPUs, CPU NUMA nodes)\n"
+	      "  backends   the backend plugins and whether they can run here\n"
+	      "  check      run the hive's self-test\n",
+	      out);
+}
+
+static const char *str_or(struct json_object *o, const char *key, const char *def)
+{
+	const char *s = rb_json_str(o, key);
+	return s ? s : def;
+}
+
+static void print_json(struct json_object *o)
+{
+	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+						       JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+static int hive_status(struct cli *cli)
+{
+	struct json_object *info;
+	int rc = cli_get_json(cli, "/v1/info", &info);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		print_json(info);
+	} else {
+		struct json_object *paths = NULL;
+		json_object_object_get_ex(info, "paths", &paths);
+		long long up = (long long)rb_json_int(info, "uptime_s", 0);
+		printf("hive      %s (rbee-hive %s) on %s\n", str_or(info, "hive_id", "?"),
+		       str_or(info, "version", "?"), str_or(info, "hostname", "?"));
+		printf("url       %s\n", cli->hive_url);
+		printf("uptime    %lldd %02lldh %02lldm %02llds\n", up / 86400, up / 3600 % 24,
+		       up / 60 % 60, up % 60);
+		printf("auth      %s\n", rb_json_bool(info, "auth_required", false) ? "token required" : "none");
+		printf("catalog   %s\n", str_or(info, "catalog", "?"));
+		printf("cache     %s\n", str_or(paths, "home", "?"));
+		printf("plugins   %s\n", str_or(paths, "plugins", "?"));
+	}
+	json_object_put(info);
+	return CLI_OK;
+}
+
+static int hive_devices(struct cli *cli)
+{
+	struct json_object *caps, *devs;
+	int rc = cli_get_json(cli, "/v1/capabilities", &caps);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		print_json(caps);
+		json_object_put(caps);
+		return CLI_OK;
+	}
+	if (!json_object_object_get_ex(caps, "devices", &devs) || !json_object_is_type(devs, json_type_array)) {
+		fputs("rbee: the hive answered /v1/capabilities without a device list\n", stderr);
+		json_object_put(caps);
+		return CLI_FAILED;
+	}
+	static const char *const hdr[] = { "ID", "BACKEND", "NAME", "MEMORY", "FREE", "CC", "NUMA",
+					   "CPUS", "PCI", NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	for (size_t i = 0; i < json_object_array_length(devs); i++) {
+		struct json_object *d = json_object_array_get_idx(devs, i);
+		char total[32], freeb[32], numa[16] = "";
+		cli_human_bytes((unsigned long long)rb_json_int(d, "memory_total_bytes", 0), total, sizeof(total));
+		cli_human_bytes((unsigned long long)rb_json_int(d, "memory_free_bytes", 0), freeb, sizeof(freeb));
+		if (rb_json_int(d, "numa_node", -1) >= 0)
+			snprintf(numa, sizeof(numa), "%lld", (long long)rb_json_int(d, "numa_node", -1));
+		const char *row[] = { rb_json_str(d, "id"), rb_json_str(d, "backend"), rb_json_str(d, "name"),
+				      total, freeb, rb_json_str(d, "compute_capability"), numa,
+				      rb_json_str(d, "cpuset"), rb_json_str(d, "pci_bus_id"), NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	if (json_object_array_length(devs) == 0)
+		puts("(no devices: see 'rbee hive backends' for why)");
+	json_object_put(caps);
+	return CLI_OK;
+}
+
+static int hive_backends(struct cli *cli)
+{
+	struct json_object *o, *list;
+	int rc = cli_get_json(cli, "/v1/backends", &o);
+	if (rc)
+		return rc;
+	if (cli->json) {
+		print_json(o);
+		json_object_put(o);
+		return CLI_OK;
+	}
+	if (!json_object_object_get_ex(o, "backends", &list) || !json_object_is_type(list, json_type_array)) {
+		fputs("rbee: the hive answered /v1/backends without a backend list\n", stderr);
+		json_object_put(o);
+		return CLI_FAILED;
+	}
+	static const char *const hdr[] = { "BACKEND", "VERSION", "STATE", "SCORE", "DEVICES", "REASON", NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	for (size_t i = 0; i < json_object_array_length(list); i++) {
+		struct json_object *b = json_object_array_get_idx(list, i), *devs = NULL;
+		char score[16], ndev[16];
+		json_object_object_get_ex(b, "devices", &devs);
+		snprintf(score, sizeof(score), "%lld", (long long)rb_json_int(b, "score", 0));
+		snprintf(ndev, sizeof(ndev), "%zu", devs ? json_object_array_length(devs) : (size_t)0);
+		const char *row[] = { rb_json_str(b, "name"), rb_json_str(b, "version"),
+				      rb_json_str(b, "state"), score, ndev, rb_json_str(b, "reason"), NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	json_object_put(o);
+	return CLI_OK;
+}
+
+int cli_hive(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	const char *sub = argv[1];
+	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(sub, "check"))
+		return cli_hive_check(cli, argc - 1, argv + 1);
+	int (*fn)(struct cli *) = !strcmp(sub, "status")     ? hive_status
+				  : !strcmp(sub, "devices")  ? hive_devices
+				  : !strcmp(sub, "backends") ? hive_backends
+							     : NULL;
+	if (!fn) {
+		fprintf(stderr, "rbee: unknown hive command '%s'\n\n", sub);
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (argc > 2) {
+		if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
+			usage(stdout);
+			return CLI_OK;
+		}
+		fprintf(stderr, "rbee: 'rbee hive %s' takes no arguments (got '%s')\n", sub, argv[2]);
+		return CLI_USAGE;
+	}
+	return fn(cli);
+}

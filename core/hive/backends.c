@@ -1,0 +1,702 @@
+/*
+ * backends.c - finding, checking, probing and calling backend plugins.
+ *
+ * The descriptor is checked (symbol, ABI major, size, flags, name) before any plugin function
+ * is called, in the daemon and again in the probe child. probe and enumerate only ever run in
+ * the child (`rbee-hive --probe-plugin PATH`, a fresh exec of this binary), whose JSON answer
+ * the daemon parses; a crash or hang there becomes a "broken" state with the reason.
+ */
+#include "backends.h"
+
+#include <dirent.h>
+#include <dlfcn.h>
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "hive.h"
+#include "host.h"
+#include "rb_buf.h"
+#include "rb_json.h"
+#include "rb_log.h"
+#include "rb_proc.h"
+#include "topology.h"
+
+#define PROBE_TIMEOUT_MS_DEFAULT 15000
+/* The ABI 1.0 descriptor ends with the spawn pointer. */
+#define DESCRIPTOR_MIN_SIZE (offsetof(struct rbee_backend, spawn) + sizeof(void *))
+
+struct plugin {
+	void *dl;                         /* NULL when loading failed */
+	const struct rbee_backend *desc;  /* NULL when loading failed */
+	struct rb_backend_info info;      /* the last probe; devices owned here */
+};
+
+struct rb_backends {
+	pthread_mutex_t lock;         /* guards every plugin's info */
+	pthread_mutex_t refresh_lock; /* one probe round at a time */
+	struct plugin *v;
+	size_t n;
+	int probe_timeout_ms;
+	char self_exe[PATH_MAX];
+};
+
+void rb_backend_info_release(struct rb_backend_info *info)
+{
+	free(info->devices);
+	info->devices = NULL;
+	info->ndevices = 0;
+}
+
+/* ---- checking a plugin file ------------------------------------------------------------- */
+
+/* "rbee_backend_cuda.so" -> "cuda"; 0 when the file name does not follow the convention. */
+static int name_from_path(const char *path, char *name, size_t len)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	size_t plen = strlen(RBEE_BACKEND_SYMBOL_PREFIX), blen = strlen(base);
+	if (strncmp(base, RBEE_BACKEND_SYMBOL_PREFIX, plen) != 0 || blen <= plen + 3 ||
+	    strcmp(base + blen - 3, ".so") != 0)
+		return 0;
+	size_t n = blen - plen - 3;
+	if (n >= len)
+		return 0;
+	memcpy(name, base + plen, n);
+	name[n] = '\0';
+	for (size_t i = 0; i < n; i++)
+		if (!((name[i] >= 'a' && name[i] <= 'z') || (name[i] >= '0' && name[i] <= '9') ||
+		      name[i] == '_'))
+			return 0;
+	return 1;
+}
+
+int rb_backend_check(const struct rbee_backend *d, const char *expected_name, struct rb_err *err)
+{
+	if (d->abi_major != RBEE_BACKEND_ABI_MAJOR)
+		return rb_err_set(err, RB_EINVAL,
+				  "built for backend ABI %u, this hive speaks ABI %u: rebuild the "
+				  "plugin against this hive's rbee/backend.h",
+				  d->abi_major, RBEE_BACKEND_ABI_MAJOR);
+	if (d->struct_size < DESCRIPTOR_MIN_SIZE)
+		return rb_err_set(err, RB_EINVAL,
+				  "descriptor size %u is smaller than the ABI %u.0 descriptor (%zu bytes)",
+				  d->struct_size, RBEE_BACKEND_ABI_MAJOR, (size_t)DESCRIPTOR_MIN_SIZE);
+	if (d->flags != 0)
+		return rb_err_set(err, RB_EINVAL, "reserved flags field is 0x%x, must be 0", d->flags);
+	if (!d->name || strcmp(d->name, expected_name) != 0)
+		return rb_err_set(err, RB_EINVAL, "descriptor names backend '%s' but the file is for '%s'",
+				  d->name ? d->name : "(null)", expected_name);
+	return 0;
+}
+
+int rb_backend_open(const char *path, void **dl_out, const struct rbee_backend **desc_out,
+		    char *name, size_t name_len, struct rb_err *err)
+{
+	*dl_out = NULL;
+	*desc_out = NULL;
+	if (!name_from_path(path, name, name_len))
+		return rb_err_set(err, RB_EINVAL,
+				  "'%s' is not named rbee_backend_<name>.so (name: a-z 0-9 _)", path);
+	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	if (!dl)
+		return rb_err_set(err, RB_EIO, "cannot load: %s", dlerror());
+	char sym[128];
+	snprintf(sym, sizeof(sym), "%s%s%s", RBEE_BACKEND_SYMBOL_PREFIX, name, RBEE_BACKEND_SYMBOL_SUFFIX);
+	dlerror();
+	const struct rbee_backend *d = dlsym(dl, sym);
+	if (!d) {
+		dlclose(dl);
+		return rb_err_set(err, RB_EINVAL, "no exported symbol '%s'", sym);
+	}
+	int rc = rb_backend_check(d, name, err);
+	if (rc) {
+		dlclose(dl);
+		return rc;
+	}
+	*dl_out = dl;
+	*desc_out = d;
+	return 0;
+}
+
+/* ---- device JSON (the API's shape and the probe child's wire format) -------------------- */
+
+struct json_object *rb_device_json(const char *backend, const struct rbee_device *d)
+{
+	struct json_object *o = json_object_new_object();
+	bool gpu = !strcmp(d->device_type, "gpu");
+	char cc[16];
+	rb_json_add_str(o, "id", d->id);
+	rb_json_add_str(o, "name", d->name);
+	rb_json_add_str(o, "device_type", d->device_type);
+	json_object_object_add(o, "vram_gb",
+			       json_object_new_double(gpu ? (double)(d->memory_total >> 20) / 1024.0 : 0.0));
+	if (d->cc_major >= 0) {
+		snprintf(cc, sizeof(cc), "%d.%d", d->cc_major, d->cc_minor);
+		rb_json_add_str(o, "compute_capability", cc);
+	} else {
+		json_object_object_add(o, "compute_capability", NULL);
+	}
+	rb_json_add_str(o, "backend", backend);
+	rb_json_add_int(o, "index", d->index);
+	rb_json_add_str(o, "uuid", d->uuid[0] ? d->uuid : NULL);
+	rb_json_add_str(o, "pci_bus_id", d->pci_bus_id[0] ? d->pci_bus_id : NULL);
+	rb_json_add_int(o, "memory_total_bytes", (int64_t)d->memory_total);
+	rb_json_add_int(o, "memory_free_bytes", (int64_t)d->memory_free);
+	rb_json_add_str(o, "driver_version", d->driver_version[0] ? d->driver_version : NULL);
+	if (d->numa_node >= 0)
+		rb_json_add_int(o, "numa_node", d->numa_node);
+	else
+		json_object_object_add(o, "numa_node", NULL);
+	rb_json_add_str(o, "cpuset", d->cpuset[0] ? d->cpuset : NULL);
+	rb_json_add_str(o, "nodeset", d->nodeset[0] ? d->nodeset : NULL);
+	if (!gpu) {
+		rb_json_add_int(o, "cores", d->cores);
+		rb_json_add_int(o, "pus", d->pus);
+	}
+	if (d->cc_major >= 0) {
+		rb_json_add_int(o, "cc_major", d->cc_major);
+		rb_json_add_int(o, "cc_minor", d->cc_minor);
+	}
+	return o;
+}
+
+static void copy_str(char *dst, size_t len, struct json_object *o, const char *key)
+{
+	const char *s = rb_json_str(o, key);
+	snprintf(dst, len, "%s", s ? s : "");
+}
+
+static void device_from_json(struct json_object *o, struct rbee_device *d)
+{
+	memset(d, 0, sizeof(*d));
+	d->struct_size = sizeof(*d);
+	d->index = (uint32_t)rb_json_int(o, "index", 0);
+	copy_str(d->id, sizeof(d->id), o, "id");
+	copy_str(d->name, sizeof(d->name), o, "name");
+	copy_str(d->device_type, sizeof(d->device_type), o, "device_type");
+	copy_str(d->uuid, sizeof(d->uuid), o, "uuid");
+	copy_str(d->pci_bus_id, sizeof(d->pci_bus_id), o, "pci_bus_id");
+	copy_str(d->driver_version, sizeof(d->driver_version), o, "driver_version");
+	copy_str(d->cpuset, sizeof(d->cpuset), o, "cpuset");
+	copy_str(d->nodeset, sizeof(d->nodeset), o, "nodeset");
+	d->memory_total = (uint64_t)rb_json_int(o, "memory_total_bytes", 0);
+	d->memory_free = (uint64_t)rb_json_int(o, "memory_free_bytes", 0);
+	d->cc_major = (int32_t)rb_json_int(o, "cc_major", -1);
+	d->cc_minor = (int32_t)rb_json_int(o, "cc_minor", -1);
+	d->numa_node = (int32_t)rb_json_int(o, "numa_node", -1);
+	d->cores = (uint32_t)rb_json_int(o, "cores", 0);
+	d->pus = (uint32_t)rb_json_int(o, "pus", 0);
+}
+
+static const char *state_name(enum rb_backend_state s)
+{
+	switch (s) {
+	case RB_BACKEND_AVAILABLE: return "available";
+	case RB_BACKEND_UNAVAILABLE: return "unavailable";
+	default: return "broken";
+	}
+}
+
+struct json_object *rb_backend_info_json(const struct rb_backend_info *info)
+{
+	struct json_object *o = json_object_new_object();
+	rb_json_add_str(o, "name", info->name);
+	rb_json_add_str(o, "version", info->version[0] ? info->version : NULL);
+	rb_json_add_str(o, "description", info->description[0] ? info->description : NULL);
+	rb_json_add_str(o, "path", info->path);
+	rb_json_add_str(o, "state", state_name(info->state));
+	rb_json_add_str(o, "reason", info->reason);
+	rb_json_add_int(o, "score", info->score);
+	struct json_object *devs = json_object_new_array();
+	for (size_t i = 0; i < info->ndevices; i++)
+		json_object_array_add(devs, rb_device_json(info->name, &info->devices[i]));
+	json_object_object_add(o, "devices", devs);
+	return o;
+}
+
+/* ---- the probe child -------------------------------------------------------------------- */
+
+int rb_backends_probe_main(const char *path)
+{
+	rb_log_init("rbee-hive probe", RB_LOG_WARN);
+	struct rb_err err = RB_ERR_INIT;
+	char name[64];
+	void *dl;
+	const struct rbee_backend *d;
+	struct json_object *o = json_object_new_object();
+	if (rb_backend_open(path, &dl, &d, name, sizeof(name), &err)) {
+		rb_json_add_str(o, "state", "broken");
+		rb_json_add_str(o, "reason", err.msg);
+		puts(rb_json_compact(o));
+		json_object_put(o);
+		return 0;
+	}
+	struct rb_hive hive;
+	memset(&hive, 0, sizeof(hive));
+	hive.topology = rb_topology_load(&err);
+	if (!hive.topology)
+		rb_warn("%s", err.msg);
+	struct rbee_call call = { .hive = &hive, .plugin_name = name };
+	struct rbee_host host;
+	rb_host_init(&host, &call);
+	struct rbee_probe_result pr;
+	memset(&pr, 0, sizeof(pr));
+	pr.state = RBEE_PROBE_AVAILABLE;
+	if (d->probe) {
+		int rc = d->probe(&host, &pr);
+		if (rc != RBEE_OK) {
+			pr.state = RBEE_PROBE_BROKEN;
+			snprintf(pr.reason, sizeof(pr.reason), "probe failed: %s",
+				 call.err.msg[0] ? call.err.msg : "no reason given");
+		}
+	}
+	pr.reason[sizeof(pr.reason) - 1] = '\0';
+	if (pr.state == RBEE_PROBE_AVAILABLE && d->enumerate && d->enumerate(&host) != RBEE_OK) {
+		pr.state = RBEE_PROBE_BROKEN;
+		snprintf(pr.reason, sizeof(pr.reason), "device enumeration failed: %s",
+			 call.err.msg[0] ? call.err.msg : "no reason given");
+	}
+	if (pr.state > RBEE_PROBE_BROKEN)
+		pr.state = RBEE_PROBE_BROKEN;
+	rb_json_add_str(o, "name", name);
+	rb_json_add_str(o, "version", d->version);
+	rb_json_add_str(o, "description", d->description);
+	rb_json_add_str(o, "state", state_name((enum rb_backend_state)pr.state));
+	rb_json_add_str(o, "reason", pr.reason);
+	rb_json_add_int(o, "score", pr.score);
+	struct json_object *devs = json_object_new_array();
+	for (size_t i = 0; pr.state == RBEE_PROBE_AVAILABLE && i < call.ndevices; i++)
+		json_object_array_add(devs, rb_device_json(name, &call.devices[i]));
+	json_object_object_add(o, "devices", devs);
+	puts(rb_json_compact(o));
+	fflush(stdout);
+	json_object_put(o);
+	rb_call_release(&call);
+	rb_topology_free(hive.topology);
+	/* No dlclose: a driver library may have registered atexit handlers. */
+	return 0;
+}
+
+/* ---- the registry ----------------------------------------------------------------------- */
+
+struct probe_run {
+	struct rb_proc proc;
+	bool started;
+	struct rb_buf out;
+	struct rb_err err;
+};
+
+static void probe_line(void *arg, const char *line, size_t len, bool is_err)
+{
+	struct probe_run *r = arg;
+	if (is_err) {
+		rb_debug("probe: %.*s", (int)len, line);
+		return;
+	}
+	rb_buf_add(&r->out, line, len);
+}
+
+/* Apply a probe child's result (or failure) to p->info. Called with the lock held. */
+static void apply_probe(struct plugin *p, struct probe_run *r, int rc, int status)
+{
+	struct rb_backend_info *info = &p->info;
+	rb_backend_info_release(info);
+	info->score = 0;
+	info->probed_ms = rb_now_ms();
+	info->state = RB_BACKEND_BROKEN;
+	char st[64];
+	if (rc == -RB_ETIMEDOUT) {
+		snprintf(info->reason, sizeof(info->reason),
+			 "probe timed out (a GPU driver may be hung); it was stopped");
+		return;
+	}
+	if (rc) {
+		snprintf(info->reason, sizeof(info->reason), "probe failed: %s", r->err.msg);
+		return;
+	}
+	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+		snprintf(info->reason, sizeof(info->reason), "probe crashed: %s",
+			 rb_proc_status_str(status, st, sizeof(st)));
+		return;
+	}
+	struct rb_err err = RB_ERR_INIT;
+	struct json_object *o = rb_json_parse(r->out.data, r->out.len, &err);
+	if (!o || !json_object_is_type(o, json_type_object)) {
+		snprintf(info->reason, sizeof(info->reason), "probe answered garbage: %s", err.msg);
+		json_object_put(o);
+		return;
+	}
+	const char *state = rb_json_str(o, "state");
+	info->state = state && !strcmp(state, "available")     ? RB_BACKEND_AVAILABLE
+		      : state && !strcmp(state, "unavailable") ? RB_BACKEND_UNAVAILABLE
+							       : RB_BACKEND_BROKEN;
+	copy_str(info->reason, sizeof(info->reason), o, "reason");
+	if (rb_json_str(o, "version"))
+		copy_str(info->version, sizeof(info->version), o, "version");
+	if (rb_json_str(o, "description"))
+		copy_str(info->description, sizeof(info->description), o, "description");
+	info->score = (int)rb_json_int(o, "score", 0);
+	struct json_object *devs;
+	if (json_object_object_get_ex(o, "devices", &devs) && json_object_is_type(devs, json_type_array)) {
+		size_t n = json_object_array_length(devs);
+		info->devices = n ? calloc(n, sizeof(*info->devices)) : NULL;
+		for (size_t i = 0; info->devices && i < n; i++)
+			device_from_json(json_object_array_get_idx(devs, i), &info->devices[i]);
+		info->ndevices = info->devices ? n : 0;
+	}
+	json_object_put(o);
+}
+
+/* Probe the plugins selected by `mask` (NULL = all loaded), all children at once. */
+static void probe_plugins(struct rb_backends *b, const bool *mask)
+{
+	struct probe_run *runs = calloc(b->n, sizeof(*runs));
+	if (!runs)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		rb_buf_init(&runs[i].out);
+		if (!b->v[i].desc || (mask && !mask[i]))
+			continue;
+		const char *argv[] = { b->self_exe, "--probe-plugin", b->v[i].info.path, NULL };
+		struct rb_proc_opts o = { .argv = argv, .new_pgroup = true, .die_with_parent = true };
+		if (rb_proc_start(&o, &runs[i].proc, &runs[i].err) == 0)
+			runs[i].started = true;
+	}
+	for (size_t i = 0; i < b->n; i++) {
+		if (!b->v[i].desc || (mask && !mask[i]))
+			continue;
+		int rc = -runs[i].err.code, status = 0;
+		if (runs[i].started)
+			rc = rb_proc_pump(&runs[i].proc, b->probe_timeout_ms, probe_line, NULL, &runs[i],
+					  &status, &runs[i].err);
+		pthread_mutex_lock(&b->lock);
+		apply_probe(&b->v[i], &runs[i], rc, status);
+		pthread_mutex_unlock(&b->lock);
+		struct rb_backend_info *info = &b->v[i].info;
+		rb_log(info->state == RB_BACKEND_BROKEN ? RB_LOG_WARN : RB_LOG_INFO,
+		       "backend '%s': %s%s%s (%zu devices)", info->name, state_name(info->state),
+		       info->reason[0] ? ": " : "", info->reason, info->ndevices);
+	}
+	for (size_t i = 0; i < b->n; i++)
+		rb_buf_release(&runs[i].out);
+	free(runs);
+}
+
+static bool blocked(const char *name)
+{
+	const char *list = getenv("RBEE_BACKEND_BLOCKLIST");
+	size_t n = strlen(name);
+	while (list && *list) {
+		const char *comma = strchr(list, ',');
+		size_t len = comma ? (size_t)(comma - list) : strlen(list);
+		while (len && *list == ' ')
+			list++, len--;
+		while (len && list[len - 1] == ' ')
+			len--;
+		if (len == n && !strncmp(list, name, n))
+			return true;
+		list = comma ? comma + 1 : NULL;
+	}
+	return false;
+}
+
+static struct plugin *find_plugin(struct rb_backends *b, const char *name)
+{
+	for (size_t i = 0; i < b->n; i++)
+		if (!strcmp(b->v[i].info.name, name))
+			return &b->v[i];
+	return NULL;
+}
+
+/* Load one candidate file into the registry (first of a name wins). */
+static void add_candidate(struct rb_backends *b, const char *path)
+{
+	char name[64];
+	if (!name_from_path(path, name, sizeof(name)))
+		return;
+	if (find_plugin(b, name)) {
+		rb_info("backend '%s': '%s' ignored, an earlier directory provides it", name, path);
+		return;
+	}
+	struct plugin *v = realloc(b->v, (b->n + 1) * sizeof(*v));
+	if (!v)
+		return;
+	b->v = v;
+	struct plugin *p = &b->v[b->n++];
+	memset(p, 0, sizeof(*p));
+	snprintf(p->info.name, sizeof(p->info.name), "%s", name);
+	snprintf(p->info.path, sizeof(p->info.path), "%s", path);
+	if (blocked(name)) {
+		p->info.state = RB_BACKEND_UNAVAILABLE;
+		snprintf(p->info.reason, sizeof(p->info.reason), "blocked by RBEE_BACKEND_BLOCKLIST");
+		return;
+	}
+	struct rb_err err = RB_ERR_INIT;
+	char n2[64];
+	if (rb_backend_open(path, &p->dl, &p->desc, n2, sizeof(n2), &err)) {
+		p->info.state = RB_BACKEND_BROKEN;
+		snprintf(p->info.reason, sizeof(p->info.reason), "not loaded: %s", err.msg);
+		rb_warn("backend '%s' (%s): %s", name, path, p->info.reason);
+		return;
+	}
+	snprintf(p->info.version, sizeof(p->info.version), "%s", p->desc->version ? p->desc->version : "");
+	snprintf(p->info.description, sizeof(p->info.description), "%s",
+		 p->desc->description ? p->desc->description : "");
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static void scan_dir(struct rb_backends *b, const char *dir)
+{
+	DIR *d = opendir(dir);
+	if (!d) {
+		rb_debug("plugin directory '%s': %s", dir, strerror(errno));
+		return;
+	}
+	char **names = NULL;
+	size_t n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char tmp[64];
+		if (!name_from_path(de->d_name, tmp, sizeof(tmp)))
+			continue;
+		char **v = realloc(names, (n + 1) * sizeof(*v));
+		if (!v)
+			break;
+		names = v;
+		names[n++] = strdup(de->d_name);
+	}
+	closedir(d);
+	qsort(names, n, sizeof(*names), cmp_str);
+	for (size_t i = 0; i < n; i++) {
+		char path[PATH_MAX];
+		if (names[i] && (size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < sizeof(path))
+			add_candidate(b, path);
+		free(names[i]);
+	}
+	free(names);
+}
+
+int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
+{
+	struct rb_backends *b = calloc(1, sizeof(*b));
+	if (!b)
+		return rb_err_set(err, RB_EINTERNAL, "out of memory");
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_mutex_init(&b->refresh_lock, NULL);
+	const char *t = getenv("RBEE_PROBE_TIMEOUT_MS");
+	b->probe_timeout_ms = t && atoi(t) > 0 ? atoi(t) : PROBE_TIMEOUT_MS_DEFAULT;
+	ssize_t n = readlink("/proc/self/exe", b->self_exe, sizeof(b->self_exe) - 1);
+	if (n <= 0) {
+		free(b);
+		return rb_err_set(err, RB_EIO, "cannot find the hive's own executable: %s", strerror(errno));
+	}
+	b->self_exe[n] = '\0';
+	/* RBEE_BACKEND_PATH entries first (they override), then the plugin directory. */
+	const char *path = getenv("RBEE_BACKEND_PATH");
+	while (path && *path) {
+		const char *colon = strchr(path, ':');
+		size_t len = colon ? (size_t)(colon - path) : strlen(path);
+		char dir[PATH_MAX];
+		if (len && len < sizeof(dir)) {
+			memcpy(dir, path, len);
+			dir[len] = '\0';
+			scan_dir(b, dir);
+		}
+		path = colon ? colon + 1 : NULL;
+	}
+	scan_dir(b, hive->cfg.plugin_dir);
+	if (b->n == 0)
+		rb_warn("no backend plugins found in '%s'%s", hive->cfg.plugin_dir,
+			getenv("RBEE_BACKEND_PATH") ? " or RBEE_BACKEND_PATH" : "");
+	hive->backends = b;
+	probe_plugins(b, NULL);
+	return 0;
+}
+
+void rb_backends_free(struct rb_hive *hive)
+{
+	struct rb_backends *b = hive->backends;
+	if (!b)
+		return;
+	for (size_t i = 0; i < b->n; i++) {
+		rb_backend_info_release(&b->v[i].info);
+		if (b->v[i].dl)
+			dlclose(b->v[i].dl);
+	}
+	free(b->v);
+	pthread_mutex_destroy(&b->lock);
+	pthread_mutex_destroy(&b->refresh_lock);
+	free(b);
+	hive->backends = NULL;
+}
+
+void rb_backends_refresh(struct rb_hive *hive, int max_age_ms)
+{
+	struct rb_backends *b = hive->backends;
+	if (!b || b->n == 0)
+		return;
+	pthread_mutex_lock(&b->refresh_lock);
+	bool *mask = calloc(b->n, sizeof(bool));
+	bool any = false;
+	long long now = rb_now_ms();
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; mask && i < b->n; i++) {
+		mask[i] = b->v[i].desc && now - b->v[i].info.probed_ms >= max_age_ms;
+		any |= mask[i];
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (any)
+		probe_plugins(b, mask);
+	free(mask);
+	pthread_mutex_unlock(&b->refresh_lock);
+}
+
+static int copy_info(const struct rb_backend_info *src, struct rb_backend_info *dst)
+{
+	*dst = *src;
+	dst->devices = NULL;
+	if (src->ndevices) {
+		dst->devices = malloc(src->ndevices * sizeof(*dst->devices));
+		if (!dst->devices) {
+			dst->ndevices = 0;
+			return -1;
+		}
+		memcpy(dst->devices, src->devices, src->ndevices * sizeof(*dst->devices));
+	}
+	return 0;
+}
+
+int rb_backends_get(struct rb_hive *hive, const char *name, struct rb_backend_info *out,
+		    struct rb_err *err)
+{
+	struct rb_backends *b = hive->backends;
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&b->lock);
+	struct plugin *p = find_plugin(b, name);
+	if (p)
+		copy_info(&p->info, out);
+	pthread_mutex_unlock(&b->lock);
+	if (!p)
+		return rb_err_set(err, RB_ENOTFOUND,
+				  "no backend plugin '%s' on this node (see 'rbee hive backends')", name);
+	return 0;
+}
+
+size_t rb_backends_list(struct rb_hive *hive, struct rb_backend_info **out)
+{
+	struct rb_backends *b = hive->backends;
+	*out = NULL;
+	if (!b)
+		return 0;
+	pthread_mutex_lock(&b->lock);
+	struct rb_backend_info *v = b->n ? calloc(b->n, sizeof(*v)) : NULL;
+	size_t n = v ? b->n : 0;
+	for (size_t i = 0; i < n; i++)
+		copy_info(&b->v[i].info, &v[i]);
+	pthread_mutex_unlock(&b->lock);
+	*out = v;
+	return n;
+}
+
+void rb_backends_list_free(struct rb_backend_info *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		rb_backend_info_release(&list[i]);
+	free(list);
+}
+
+/* ---- calls into plugins in the daemon ---------------------------------------------------- */
+
+/* The loaded descriptor and a copy of its state; RB_EUNAVAIL unless it is available. */
+static int usable(struct rb_hive *hive, const char *name, const struct rbee_backend **desc,
+		  struct rb_backend_info *info, struct rb_err *err)
+{
+	int rc = rb_backends_get(hive, name, info, err);
+	if (rc)
+		return rc;
+	struct plugin *p = find_plugin(hive->backends, name);
+	*desc = p ? p->desc : NULL;
+	if (!*desc || info->state != RB_BACKEND_AVAILABLE) {
+		rc = rb_err_set(err, RB_EUNAVAIL, "backend '%s' is not available on this node: %s", name,
+				info->reason[0] ? info->reason : state_name(info->state));
+		rb_backend_info_release(info);
+		return rc;
+	}
+	return 0;
+}
+
+static int call_result(struct rbee_call *call, int rc, const char *what, const char *name,
+		       struct rb_err *err)
+{
+	if (rc == RBEE_OK)
+		return 0;
+	return rb_err_set(err, call->err.code ? call->err.code : RB_EIO, "backend '%s' %s: %s", name,
+			  what, call->err.msg[0] ? call->err.msg : "failed without a reason");
+}
+
+int rb_backend_build_env(struct rb_hive *hive, const char *backend, struct rb_job *job,
+			 struct rb_env *env, struct rb_err *err)
+{
+	const struct rbee_backend *d;
+	struct rb_backend_info info;
+	int rc = usable(hive, backend, &d, &info, err);
+	if (rc)
+		return rc;
+	struct rbee_call call = { .hive = hive, .job = job, .env = env, .plugin_name = backend };
+	struct rbee_host host;
+	rb_host_init(&host, &call);
+	rc = d->build_env ? d->build_env(&host, info.devices, info.ndevices, (struct rbee_env *)env)
+			  : RBEE_OK;
+	rc = call_result(&call, rc, "cannot build here", backend, err);
+	rb_backend_info_release(&info);
+	return rc;
+}
+
+int rb_backend_verify(struct rb_hive *hive, const char *backend, struct rb_job *job,
+		      const struct rbee_worker_info *worker, struct rb_report *report,
+		      struct rb_err *err)
+{
+	const struct rbee_backend *d;
+	struct rb_backend_info info;
+	int rc = usable(hive, backend, &d, &info, err);
+	if (rc)
+		return rc;
+	struct rbee_call call = { .hive = hive, .job = job, .report = report, .plugin_name = backend };
+	struct rbee_host host;
+	rb_host_init(&host, &call);
+	rc = d->verify ? d->verify(&host, worker, info.devices, info.ndevices,
+				   (struct rbee_report *)report)
+		       : RBEE_OK;
+	rc = call_result(&call, rc, "verification failed", backend, err);
+	rb_backend_info_release(&info);
+	return rc;
+}
+
+int rb_backend_spawn(struct rb_hive *hive, const char *backend, struct rb_job *job,
+		     const struct rbee_spawn_request *req, struct rb_plan *plan, struct rb_err *err)
+{
+	const struct rbee_backend *d;
+	struct rb_backend_info info;
+	int rc = usable(hive, backend, &d, &info, err);
+	if (rc)
+		return rc;
+	rb_backend_info_release(&info);
+	struct rbee_call call = { .hive = hive, .job = job, .plan = plan, .plugin_name = backend };
+	struct rbee_host host;
+	rb_host_init(&host, &call);
+	if (d->spawn) {
+		rc = d->spawn(&host, req, (struct rbee_plan *)plan);
+	} else {
+		rc = rb_plan_default_argv(plan, req, &call.err) ? RBEE_ERR_INVALID : RBEE_OK;
+	}
+	return call_result(&call, rc, "cannot plan the launch", backend, err);
+}

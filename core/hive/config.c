@@ -1,0 +1,259 @@
+/*
+ * config.c - flags, environment and paths of the hive.
+ */
+#include "config.h"
+
+#include <arpa/inet.h>
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "rb_buf.h"
+#include "rb_fs.h"
+#include "rb_log.h"
+
+void rb_config_usage(FILE *out)
+{
+	fputs("usage: rbee-hive [options]\n"
+	      "\n"
+	      "The rbee node daemon: loads backend plugins, enumerates devices, runs jobs (install,\n"
+	      "download, spawn...) and supervises worker processes.\n"
+	      "\n"
+	      "options:\n"
+	      "  --port N            listen port (RBEE_PORT; default 7835; 0 = any free port)\n"
+	      "  --bind ADDR         listen address (default 127.0.0.1)\n"
+	      "  --hive-id ID        this hive's id in requests (default localhost)\n"
+	      "  --catalog SRC       worker catalog: http(s):// URL, file:// URL or directory\n"
+	      "                      (RBEE_CATALOG_URL; default: the catalog shipped with rbee)\n"
+	      "  --token-file FILE   bearer token for job submission and shutdown (or RBEE_API_TOKEN)\n"
+	      "  --insecure-no-auth  allow a non-loopback --bind without a token\n"
+	      "  --keep-workers      leave workers running at shutdown, for re-adoption\n"
+	      "  --plugin-dir DIR    backend plugin directory (RBEE_BACKEND_PATH dirs come first)\n"
+	      "  --max-jobs N        jobs running at once (default 8)\n"
+	      "  --port-file FILE    write the bound port to FILE once listening\n"
+	      "  --help, --version\n"
+	      "\n"
+	      "environment: RBEE_HOME (cache root), RBEE_BACKEND_PATH, RBEE_BACKEND_BLOCKLIST,\n"
+	      "HF_ENDPOINT, HF_TOKEN, RBEE_LOG=debug|info|warn|error\n",
+	      out);
+}
+
+void rb_config_exe_relative(const char *reldir, const char *fallback, char *out, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		char *slash = strrchr(exe, '/'); /* strip the program name */
+		if (slash) {
+			*slash = '\0';
+			slash = strrchr(exe, '/'); /* strip bin/ */
+			if (slash) {
+				*slash = '\0';
+				char cand[PATH_MAX];
+				if ((size_t)snprintf(cand, sizeof(cand), "%s/%s", exe, reldir) < sizeof(cand) &&
+				    rb_fs_is_dir(cand)) {
+					snprintf(out, len, "%s", cand);
+					return;
+				}
+			}
+		}
+	}
+	snprintf(out, len, "%s", fallback);
+}
+
+static int parse_port(const char *s, uint16_t *out, struct rb_err *err)
+{
+	char *end;
+	errno = 0;
+	long v = strtol(s, &end, 10);
+	if (errno || *end || end == s || v < 0 || v > 65535)
+		return rb_err_set(err, RB_EINVAL, "invalid port '%s': give 0-65535", s);
+	*out = (uint16_t)v;
+	return 0;
+}
+
+static int read_token_file(const char *path, char *out, size_t len, struct rb_err *err)
+{
+	struct rb_buf b = RB_BUF_INIT;
+	int rc = rb_fs_read_file(path, 4096, &b, err);
+	if (rc) {
+		rb_buf_release(&b);
+		return rb_err_prefix(err, "--token-file");
+	}
+	while (b.len && isspace((unsigned char)b.data[b.len - 1]))
+		rb_buf_truncate(&b, b.len - 1);
+	if (b.len == 0 || b.len >= len) {
+		rb_buf_release(&b);
+		return rb_err_set(err, RB_EINVAL, "token file '%s' is empty or longer than %zu bytes",
+				  path, len - 1);
+	}
+	memcpy(out, b.data, b.len + 1);
+	rb_buf_release(&b);
+	struct stat st;
+	if (stat(path, &st) == 0 && (st.st_mode & 0077))
+		rb_warn("token file '%s' is readable by other users: chmod 600 it", path);
+	return 0;
+}
+
+int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config_action *action,
+		    const char **probe_path, struct rb_err *err)
+{
+	enum { O_PORT = 256, O_BIND, O_HIVE_ID, O_CATALOG, O_TOKEN_FILE, O_INSECURE, O_KEEP,
+	       O_PLUGIN_DIR, O_MAX_JOBS, O_PORT_FILE, O_HELP, O_VERSION, O_PROBE };
+	static const struct option longopts[] = {
+		{ "port", required_argument, NULL, O_PORT },
+		{ "bind", required_argument, NULL, O_BIND },
+		{ "hive-id", required_argument, NULL, O_HIVE_ID },
+		{ "catalog", required_argument, NULL, O_CATALOG },
+		{ "token-file", required_argument, NULL, O_TOKEN_FILE },
+		{ "insecure-no-auth", no_argument, NULL, O_INSECURE },
+		{ "keep-workers", no_argument, NULL, O_KEEP },
+		{ "plugin-dir", required_argument, NULL, O_PLUGIN_DIR },
+		{ "max-jobs", required_argument, NULL, O_MAX_JOBS },
+		{ "port-file", required_argument, NULL, O_PORT_FILE },
+		{ "help", no_argument, NULL, O_HELP },
+		{ "version", no_argument, NULL, O_VERSION },
+		{ "probe-plugin", required_argument, NULL, O_PROBE },
+		{ NULL, 0, NULL, 0 },
+	};
+	memset(cfg, 0, sizeof(*cfg));
+	*action = RB_CONFIG_RUN;
+	snprintf(cfg->bind, sizeof(cfg->bind), "127.0.0.1");
+	cfg->port = 7835;
+	snprintf(cfg->hive_id, sizeof(cfg->hive_id), "localhost");
+	cfg->max_jobs = 8;
+	cfg->max_body = 1u << 20;
+	rb_config_exe_relative(RBEE_PLUGIN_RELDIR, RBEE_PLUGIN_DIR, cfg->plugin_dir,
+			       sizeof(cfg->plugin_dir));
+	const char *v;
+	if ((v = getenv("RBEE_PORT")) && *v && parse_port(v, &cfg->port, err))
+		return rb_err_prefix(err, "RBEE_PORT");
+	if ((v = getenv("RBEE_CATALOG_URL")) && *v)
+		snprintf(cfg->catalog, sizeof(cfg->catalog), "%s", v);
+	if ((v = getenv("RBEE_API_TOKEN")) && *v)
+		snprintf(cfg->token, sizeof(cfg->token), "%s", v);
+
+	optind = 1;
+	opterr = 0;
+	int c;
+	while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
+		switch (c) {
+		case O_PORT:
+			if (parse_port(optarg, &cfg->port, err))
+				return -RB_EINVAL;
+			break;
+		case O_BIND:
+			snprintf(cfg->bind, sizeof(cfg->bind), "%s", optarg);
+			break;
+		case O_HIVE_ID:
+			if (rb_id_check("hive id", optarg, err))
+				return -RB_EINVAL;
+			snprintf(cfg->hive_id, sizeof(cfg->hive_id), "%s", optarg);
+			break;
+		case O_CATALOG:
+			snprintf(cfg->catalog, sizeof(cfg->catalog), "%s", optarg);
+			break;
+		case O_TOKEN_FILE:
+			if (read_token_file(optarg, cfg->token, sizeof(cfg->token), err))
+				return -RB_EINVAL;
+			break;
+		case O_INSECURE:
+			cfg->insecure = true;
+			break;
+		case O_KEEP:
+			cfg->keep_workers = true;
+			break;
+		case O_PLUGIN_DIR:
+			snprintf(cfg->plugin_dir, sizeof(cfg->plugin_dir), "%s", optarg);
+			break;
+		case O_MAX_JOBS:
+			cfg->max_jobs = atoi(optarg);
+			if (cfg->max_jobs < 1 || cfg->max_jobs > 256)
+				return rb_err_set(err, RB_EINVAL, "invalid --max-jobs '%s': give 1-256", optarg);
+			break;
+		case O_PORT_FILE:
+			snprintf(cfg->port_file, sizeof(cfg->port_file), "%s", optarg);
+			break;
+		case O_HELP:
+			*action = RB_CONFIG_HELP;
+			return 0;
+		case O_VERSION:
+			*action = RB_CONFIG_VERSION;
+			return 0;
+		case O_PROBE:
+			*action = RB_CONFIG_PROBE;
+			*probe_path = optarg;
+			return 0;
+		case ':':
+			return rb_err_set(err, RB_EINVAL, "option '%s' needs a value", argv[optind - 1]);
+		default:
+			return rb_err_set(err, RB_EINVAL, "unknown option '%s' (see --help)", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return rb_err_set(err, RB_EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
+	if (!cfg->catalog[0])
+		rb_config_exe_relative(RBEE_CATALOG_RELDIR, RBEE_CATALOG_DIR, cfg->catalog,
+				       sizeof(cfg->catalog));
+	return 0;
+}
+
+static bool is_loopback(const char *addr)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, addr, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, addr, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
+}
+
+int rb_config_check(const struct rb_config *cfg, struct rb_err *err)
+{
+	if (!is_loopback(cfg->bind) && !cfg->token[0] && !cfg->insecure)
+		return rb_err_set(err, RB_EINVAL,
+				  "refusing to listen on '%s' without a token: anyone who can reach it "
+				  "could run builds and workers here; set --token-file or "
+				  "RBEE_API_TOKEN (or pass --insecure-no-auth on a trusted network)",
+				  cfg->bind);
+	return 0;
+}
+
+int rb_paths_init(struct rb_paths *p, struct rb_err *err)
+{
+	struct rb_buf root = RB_BUF_INIT;
+	int rc = rb_fs_cache_root(&root, err);
+	if (rc) {
+		rb_buf_release(&root);
+		return rc;
+	}
+	if (root.len + 16 >= sizeof(p->home)) {
+		rb_buf_release(&root);
+		return rb_err_set(err, RB_EINVAL, "cache directory path is too long");
+	}
+	snprintf(p->home, sizeof(p->home), "%s", root.data);
+	rb_buf_release(&root);
+	struct {
+		char *dst;
+		const char *sub;
+		mode_t mode;
+	} dirs[] = {
+		{ p->workers, "workers", 0755 }, { p->models, "models", 0755 },
+		{ p->logs, "logs", 0750 },       { p->state, "state", 0700 },
+		{ p->staging, "staging", 0700 },
+	};
+	if (rb_fs_mkdir_p(p->home, 0755, err))
+		return rb_err_prefix(err, "cache directory");
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		snprintf(dirs[i].dst, PATH_MAX, "%s/%s", p->home, dirs[i].sub);
+		if (rb_fs_mkdir_p(dirs[i].dst, dirs[i].mode, err))
+			return rb_err_prefix(err, "cache directory");
+	}
+	return 0;
+}

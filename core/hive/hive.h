@@ -1,0 +1,65 @@
+/*
+ * hive.h - the daemon's one context object: configuration, paths, and the subsystems.
+ *
+ * main() fills it from flags and environment, then starts the subsystems in order (topology,
+ * backends, jobs, worker registry, HTTP server). Route and operation handlers receive it; there
+ * is no global hive.
+ */
+#ifndef RB_HIVE_H
+#define RB_HIVE_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <time.h>
+
+#define RBEE_VERSION_STRING "0.1.0"
+
+struct rb_config {
+	char bind[64];              /* --bind, default 127.0.0.1 */
+	uint16_t port;              /* --port / RBEE_PORT, default 7835; 0 = any free port */
+	char hive_id[64];           /* --hive-id, default "localhost" */
+	char catalog[PATH_MAX];     /* --catalog / RBEE_CATALOG_URL: http(s) URL, file:// or directory */
+	char token[256];            /* from --token-file or RBEE_API_TOKEN; "" = no auth */
+	bool insecure;              /* --insecure-no-auth: allow non-loopback bind without token */
+	bool keep_workers;          /* --keep-workers: leave workers running on shutdown */
+	char port_file[PATH_MAX];   /* --port-file: write the bound port here once listening */
+	char plugin_dir[PATH_MAX];  /* compiled-in plugin directory (--plugin-dir overrides) */
+	int max_jobs;               /* concurrent jobs (--max-jobs), default 8 */
+	size_t max_body;            /* request body limit in bytes, default 1 MiB */
+};
+
+struct rb_paths {
+	char home[PATH_MAX];    /* cache root */
+	char workers[PATH_MAX]; /* home/workers: installed workers */
+	char models[PATH_MAX];  /* home/models */
+	char logs[PATH_MAX];    /* home/logs: worker logs */
+	char state[PATH_MAX];   /* home/state: registry, job scratch */
+	char staging[PATH_MAX]; /* home/staging: install and download staging (same filesystem) */
+};
+
+struct rb_backends;
+struct rb_jobs;
+struct rb_server;
+struct rb_workers;
+
+struct rb_hive {
+	struct rb_config cfg;
+	struct rb_paths paths;
+	char hostname[256];
+	time_t started_at;         /* wall clock, for /v1/info */
+	long long started_ms;      /* monotonic, for uptime */
+	void *topology;            /* hwloc_topology_t, NULL if it could not be loaded */
+	struct rb_backends *backends;
+	struct rb_jobs *jobs;
+	struct rb_workers *workers; /* process registry (worker spawn issue) */
+	struct rb_server *server;
+};
+
+/* Ask main() to shut the hive down cleanly (as SIGTERM does). */
+void rb_hive_request_shutdown(struct rb_hive *hive);
+
+/* Seconds since start. */
+long long rb_hive_uptime_s(const struct rb_hive *hive);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * host.h - the core's side of the plugin ABI: the host-services table and the objects plugins
+ * fill through it (build environment, verify report, launch plan).
+ */
+#ifndef RB_HOST_H
+#define RB_HOST_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+#include <rbee/backend.h>
+
+#include "rb_buf.h"
+#include "rb_err.h"
+
+struct rb_hive;
+struct rb_job;
+
+/* A list of NAME=VALUE strings, the last setting of a name wins. */
+struct rb_env {
+	char **vars;
+	size_t n, cap;
+};
+void rb_env_init(struct rb_env *env);
+void rb_env_release(struct rb_env *env);
+int rb_env_set(struct rb_env *env, const char *name, const char *value); /* value NULL: unset */
+const char *rb_env_get(const struct rb_env *env, const char *name);
+/* A NULL-terminated envp view (valid until the env changes). */
+const char *const *rb_env_envp(struct rb_env *env);
+/* Start from the hive's environment minus secrets (RBEE_API_TOKEN, HF_TOKEN, *_TOKEN,
+ * *_SECRET*, *_PASSWORD*, AWS_*KEY*). What builds and workers inherit. */
+void rb_env_from_environ_scrubbed(struct rb_env *env);
+
+/* Verify report: ordered checks, each ok or not, with detail. */
+struct rb_report {
+	struct json_object *checks; /* array of {"check","ok","detail"} */
+	bool ok;                    /* all checks ok so far */
+};
+void rb_report_init(struct rb_report *r);
+void rb_report_release(struct rb_report *r);
+void rb_report_add(struct rb_report *r, const char *check, bool ok, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+/* Launch plan: what the core execs for a worker. */
+struct rb_plan {
+	char **argv; /* NULL-terminated */
+	size_t argc, cap;
+	struct rb_env env;       /* the child's complete environment */
+	char cpuset[256];        /* hwloc list string to bind CPUs to, "" = no binding */
+	char nodeset[64];        /* hwloc list string to bind memory to, "" = no binding */
+	/* The launch template from the catalog entry: {"args":[...]} or NULL for the rbee worker
+	 * contract. Not owned. */
+	struct json_object *launch;
+};
+void rb_plan_init(struct rb_plan *p);
+void rb_plan_release(struct rb_plan *p);
+int rb_plan_add_arg(struct rb_plan *p, const char *arg);
+/* Fill argv from the launch template or the rbee worker contract. */
+int rb_plan_default_argv(struct rb_plan *p, const struct rbee_spawn_request *req, struct rb_err *err);
+
+/* One call into a plugin: build the host table for it. */
+struct rbee_call {
+	struct rb_hive *hive;
+	struct rb_job *job;     /* narration target, may be NULL */
+	struct rb_err err;      /* last host->fail() message */
+	/* Only one of these is set, depending on the operation. */
+	struct rb_env *env;
+	struct rb_report *report;
+	struct rb_plan *plan;
+	/* enumerate: collected devices. */
+	struct rbee_device *devices;
+	size_t ndevices, cap;
+	const char *plugin_name;
+};
+void rb_host_init(struct rbee_host *host, struct rbee_call *call);
+void rb_call_release(struct rbee_call *call);
+
+#endif

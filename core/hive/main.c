@@ -1,0 +1,120 @@
+/*
+ * main.c - rbee-hive: parse the configuration, start the subsystems in order, wait for a
+ * signal, and stop them in reverse order.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "backends.h"
+#include "catalog.h"
+#include "config.h"
+#include "hive.h"
+#include "jobs.h"
+#include "rb_fs.h"
+#include "rb_http.h"
+#include "rb_log.h"
+#include "rb_proc.h"
+#include "server.h"
+#include "topology.h"
+
+static int write_port_file(const struct rb_config *cfg)
+{
+	if (!cfg->port_file[0])
+		return 0;
+	char buf[16];
+	int n = snprintf(buf, sizeof(buf), "%u\n", cfg->port);
+	struct rb_err err = RB_ERR_INIT;
+	if (rb_fs_write_atomic(cfg->port_file, buf, (size_t)n, 0644, &err)) {
+		rb_error("%s", err.msg);
+		return -1;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct rb_hive hive;
+	struct rb_err err = RB_ERR_INIT;
+	enum rb_config_action action;
+	const char *probe_path = NULL;
+
+	memset(&hive, 0, sizeof(hive));
+	rb_log_init("rbee-hive", RB_LOG_INFO);
+	if (rb_config_parse(&hive.cfg, argc, argv, &action, &probe_path, &err)) {
+		fprintf(stderr, "rbee-hive: %s\n", err.msg);
+		return 2;
+	}
+	switch (action) {
+	case RB_CONFIG_HELP:
+		rb_config_usage(stdout);
+		return 0;
+	case RB_CONFIG_VERSION:
+		printf("rbee-hive %s (backend ABI %d.%d)\n", RBEE_VERSION, RBEE_BACKEND_ABI_MAJOR,
+		       RBEE_BACKEND_ABI_MINOR);
+		return 0;
+	case RB_CONFIG_PROBE:
+		return rb_backends_probe_main(probe_path);
+	case RB_CONFIG_RUN:
+		break;
+	}
+	if (rb_config_check(&hive.cfg, &err) || rb_paths_init(&hive.paths, &err)) {
+		rb_error("%s", err.msg);
+		return 2;
+	}
+
+	/* Signals are taken by sigwait() below; every thread started from here inherits the mask. */
+	sigset_t sigs;
+	sigemptyset(&sigs);
+	sigaddset(&sigs, SIGTERM);
+	sigaddset(&sigs, SIGINT);
+	sigaddset(&sigs, SIGHUP);
+	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	rb_http_global_init();
+	hive.started_at = time(NULL);
+	hive.started_ms = rb_now_ms();
+	if (gethostname(hive.hostname, sizeof(hive.hostname) - 1) != 0)
+		snprintf(hive.hostname, sizeof(hive.hostname), "unknown");
+	hive.topology = rb_topology_load(&err);
+	if (!hive.topology)
+		rb_warn("%s; CPU topology and GPU locality will be missing", err.msg);
+
+	int rc = 1;
+	if (rb_backends_init(&hive, &err) || rb_jobs_init(&hive, &err) || rb_server_start(&hive, &err)) {
+		rb_error("%s", err.msg);
+		goto out;
+	}
+	if (write_port_file(&hive.cfg))
+		goto out;
+	rb_info("listening on http://%s:%u (hive '%s', cache '%s', catalog %s)", hive.cfg.bind,
+		hive.cfg.port, hive.cfg.hive_id, hive.paths.home, rb_catalog_source(&hive));
+
+	for (;;) {
+		int sig;
+		if (sigwait(&sigs, &sig) != 0)
+			continue;
+		if (sig == SIGHUP) {
+			rb_info("SIGHUP: re-probing backends");
+			rb_backends_refresh(&hive, 0);
+			continue;
+		}
+		rb_info("%s: shutting down", sig == SIGINT ? "SIGINT" : "SIGTERM");
+		break;
+	}
+	rc = 0;
+out:
+	/* Jobs first: cancelling them ends their streams, so the server can stop promptly. */
+	rb_jobs_shutdown(&hive);
+	rb_server_stop(&hive);
+	rb_backends_free(&hive);
+	rb_topology_free(hive.topology);
+	rb_info("stopped");
+	return rc;
+}

@@ -1,0 +1,50 @@
+/*
+ * ops.h - the operation table: every operation of POST /v1/jobs, in one place.
+ *
+ * An entry names the operation (the wire "operation" tag), the fields it requires with their
+ * types (checked at submit, so a bad request is a 400 and never a stream), an optional extra
+ * validator, and the handler that runs in the job. Adding an operation = adding a row in ops.c.
+ */
+#ifndef RB_OPS_H
+#define RB_OPS_H
+
+#include <json-c/json.h>
+
+#include "job.h"
+#include "rb_err.h"
+
+enum rb_field_type {
+	RB_FIELD_END = 0,
+	RB_FIELD_STRING,   /* non-empty string */
+	RB_FIELD_U32,      /* integer 0..2^32-1 */
+	RB_FIELD_ID,       /* plain id: rb_id_valid() */
+	RB_FIELD_MODEL_ID, /* org/repo[:file] */
+};
+
+struct rb_field {
+	const char *name;
+	enum rb_field_type type;
+	int required; /* 0: optional but type-checked when present */
+};
+
+#define RB_OP_MAX_FIELDS 6
+
+struct rb_op {
+	const char *name;
+	struct rb_field fields[RB_OP_MAX_FIELDS];
+	/* Extra checks at submit (beyond the field table); may be NULL. */
+	int (*validate)(struct rb_hive *hive, struct json_object *req, struct rb_err *err);
+	/* Runs in a job thread. `req` is the validated request (owned by the engine). */
+	int (*run)(struct rb_job *job, struct json_object *req, struct rb_err *err);
+	const char *summary; /* one line for docs and `rbee --help` */
+};
+
+/* Look up an operation by name; NULL when unknown. */
+const struct rb_op *rb_op_find(const char *name);
+/* The whole table (terminated by an entry with name == NULL). */
+const struct rb_op *rb_op_table(void);
+/* Check a request against the op's field table and validator. */
+int rb_op_validate(struct rb_hive *hive, const struct rb_op *op, struct json_object *req,
+		   struct rb_err *err);
+
+#endif

@@ -1,0 +1,88 @@
+/*
+ * routes_info.c - what the node is and has: /health, /v1/info, /v1/capabilities,
+ * /v1/backends, and /v1/shutdown.
+ */
+#include <stdio.h>
+
+#include "backends.h"
+#include "catalog.h"
+#include "hive.h"
+#include "rb_json.h"
+#include "routes.h"
+
+/* Device lists are re-probed when older than this, so free memory stays roughly current
+ * without forking a probe for every request. */
+#define DEVICE_MAX_AGE_MS 5000
+
+enum MHD_Result rb_route_health(struct rb_request *req)
+{
+	return rb_reply_text(req, 200, "text/plain", "ok");
+}
+
+enum MHD_Result rb_route_info(struct rb_request *req)
+{
+	struct rb_hive *h = req->hive;
+	struct json_object *o = json_object_new_object();
+	char started[32];
+	struct tm tm;
+	gmtime_r(&h->started_at, &tm);
+	strftime(started, sizeof(started), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rb_json_add_str(o, "hive_id", h->cfg.hive_id);
+	rb_json_add_str(o, "version", RBEE_VERSION);
+	rb_json_add_str(o, "hostname", h->hostname);
+	rb_json_add_str(o, "bind", h->cfg.bind);
+	rb_json_add_int(o, "port", h->cfg.port);
+	rb_json_add_int(o, "uptime_s", rb_hive_uptime_s(h));
+	rb_json_add_str(o, "started_at", started);
+	rb_json_add_str(o, "catalog", rb_catalog_source(h));
+	rb_json_add_bool(o, "auth_required", h->cfg.token[0] != '\0');
+	struct json_object *p = json_object_new_object();
+	rb_json_add_str(p, "home", h->paths.home);
+	rb_json_add_str(p, "workers", h->paths.workers);
+	rb_json_add_str(p, "models", h->paths.models);
+	rb_json_add_str(p, "logs", h->paths.logs);
+	rb_json_add_str(p, "plugins", h->cfg.plugin_dir);
+	json_object_object_add(o, "paths", p);
+	return rb_reply_json(req, 200, o);
+}
+
+enum MHD_Result rb_route_capabilities(struct rb_request *req)
+{
+	rb_backends_refresh(req->hive, DEVICE_MAX_AGE_MS);
+	struct rb_backend_info *list;
+	size_t n = rb_backends_list(req->hive, &list);
+	struct json_object *devs = json_object_new_array();
+	for (size_t i = 0; i < n; i++) {
+		if (list[i].state != RB_BACKEND_AVAILABLE)
+			continue;
+		for (size_t d = 0; d < list[i].ndevices; d++)
+			json_object_array_add(devs, rb_device_json(list[i].name, &list[i].devices[d]));
+	}
+	rb_backends_list_free(list, n);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "devices", devs);
+	return rb_reply_json(req, 200, o);
+}
+
+enum MHD_Result rb_route_backends(struct rb_request *req)
+{
+	rb_backends_refresh(req->hive, DEVICE_MAX_AGE_MS);
+	struct rb_backend_info *list;
+	size_t n = rb_backends_list(req->hive, &list);
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < n; i++)
+		json_object_array_add(arr, rb_backend_info_json(&list[i]));
+	rb_backends_list_free(list, n);
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "backends", arr);
+	return rb_reply_json(req, 200, o);
+}
+
+enum MHD_Result rb_route_shutdown(struct rb_request *req)
+{
+	struct json_object *o = json_object_new_object();
+	rb_json_add_str(o, "status", "shutting_down");
+	enum MHD_Result r = rb_reply_json(req, 202, o);
+	rb_hive_request_shutdown(req->hive);
+	return r;
+}

@@ -1,0 +1,65 @@
+/*
+ * server.h - the hive's HTTP server: routing, bodies, auth, JSON replies.
+ *
+ * libmicrohttpd runs one thread per connection, so a route handler may block (an SSE stream
+ * waits on its job's condition variable inside the response callback). Every route is a row
+ * in routes.c: method, path pattern ('*' matches one segment and is captured in order), whether
+ * it needs the bearer token when one is configured, and the handler.
+ */
+#ifndef RB_SERVER_H
+#define RB_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <json-c/json.h>
+#include <microhttpd.h>
+
+#include "rb_err.h"
+
+struct rb_hive;
+
+#define RB_ROUTE_MAX_PARAMS 3
+
+struct rb_request {
+	struct rb_hive *hive;
+	struct MHD_Connection *conn;
+	const char *method;
+	const char *url;                          /* path only */
+	const char *params[RB_ROUTE_MAX_PARAMS];  /* the '*' segments, URL-decoded */
+	const char *body;                         /* NUL-terminated */
+	size_t body_len;
+};
+
+typedef enum MHD_Result (*rb_route_fn)(struct rb_request *req);
+
+struct rb_route {
+	const char *method;  /* "GET", "POST", "DELETE" */
+	const char *pattern; /* "/v1/jobs/ * /stream" without spaces */
+	bool needs_token;
+	rb_route_fn handler;
+};
+
+/* The route table (routes.c), terminated by a NULL method. */
+extern const struct rb_route rb_routes[];
+
+/* Start listening on cfg.bind:cfg.port (port 0 = any; the bound port is stored back in
+ * cfg.port). */
+int rb_server_start(struct rb_hive *hive, struct rb_err *err);
+void rb_server_stop(struct rb_hive *hive);
+
+/* Replies. Each queues a response and returns MHD's result. */
+enum MHD_Result rb_reply_json(struct rb_request *req, unsigned status, struct json_object *obj); /* takes obj */
+enum MHD_Result rb_reply_text(struct rb_request *req, unsigned status, const char *content_type,
+			      const char *text);
+/* {"error": msg, "code": slug} with the status of the error code. */
+enum MHD_Result rb_reply_err(struct rb_request *req, const struct rb_err *err);
+enum MHD_Result rb_reply_errf(struct rb_request *req, int code, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* Queue any prepared response (e.g. an SSE callback response); destroys it. */
+enum MHD_Result rb_reply_response(struct rb_request *req, unsigned status, struct MHD_Response *resp);
+
+const char *rb_request_header(struct rb_request *req, const char *name);
+const char *rb_request_query(struct rb_request *req, const char *name);
+
+#endif

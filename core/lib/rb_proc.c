@@ -1,0 +1,378 @@
+#include "rb_proc.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+extern char **environ;
+
+long long rb_now_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+const char *rb_proc_status_str(int status, char *buf, size_t len)
+{
+	if (WIFEXITED(status))
+		snprintf(buf, len, "exited with status %d", WEXITSTATUS(status));
+	else if (WIFSIGNALED(status))
+		snprintf(buf, len, "killed by signal %d (%s)", WTERMSIG(status),
+			 strsignal(WTERMSIG(status)));
+	else
+		snprintf(buf, len, "ended with wait status %d", status);
+	return buf;
+}
+
+int rb_proc_which(const char *name, struct rb_buf *out)
+{
+	rb_buf_reset(out);
+	if (strchr(name, '/')) {
+		rb_buf_adds(out, name);
+		return access(name, X_OK) == 0 ? 0 : -1;
+	}
+	const char *path = getenv("PATH");
+	if (!path || !*path)
+		path = "/usr/local/bin:/usr/bin:/bin";
+	while (*path) {
+		const char *colon = strchr(path, ':');
+		size_t n = colon ? (size_t)(colon - path) : strlen(path);
+		rb_buf_reset(out);
+		rb_buf_add(out, path, n);
+		rb_buf_addf(out, "/%s", name);
+		if (n && access(out->data, X_OK) == 0)
+			return 0;
+		path += n + (colon ? 1 : 0);
+	}
+	rb_buf_reset(out);
+	return -1;
+}
+
+/* Child-side failure report: errno value, then a NUL-terminated "what" tag. */
+struct exec_report {
+	int err;
+	char what[120];
+};
+
+static void child_fail(int fd, int e, const char *what)
+{
+	struct exec_report r;
+	memset(&r, 0, sizeof(r));
+	r.err = e;
+	size_t n = strlen(what);
+	if (n >= sizeof(r.what))
+		n = sizeof(r.what) - 1;
+	memcpy(r.what, what, n);
+	ssize_t w = write(fd, &r, sizeof(r));
+	(void)w;
+	_exit(127);
+}
+
+static int open_null(int flags)
+{
+	return open("/dev/null", flags | O_CLOEXEC);
+}
+
+int rb_proc_start(const struct rb_proc_opts *o, struct rb_proc *proc, struct rb_err *err)
+{
+	int outp[2] = { -1, -1 }, errp[2] = { -1, -1 }, rep[2] = { -1, -1 };
+	int nullfd = -1;
+	struct rb_err local = RB_ERR_INIT;
+	if (!err)
+		err = &local;
+	proc->pid = -1;
+	proc->out_fd = proc->err_fd = -1;
+	if (!o->argv || !o->argv[0])
+		return rb_err_set(err, RB_EINTERNAL, "no program to run");
+
+	/* Resolve argv[0] before forking: PATH search allocates, which the child must not. */
+	struct rb_buf prog = RB_BUF_INIT;
+	if (rb_proc_which(o->argv[0], &prog) != 0) {
+		rb_buf_release(&prog);
+		return rb_err_set(err, RB_ENOTFOUND, "cannot execute '%s': %s", o->argv[0],
+				  strchr(o->argv[0], '/') ? strerror(errno) : "not found in PATH");
+	}
+	if ((o->out == RB_PROC_IO_PIPE && pipe2(outp, O_CLOEXEC) != 0) ||
+	    (o->err == RB_PROC_IO_PIPE && pipe2(errp, O_CLOEXEC) != 0) || pipe2(rep, O_CLOEXEC) != 0 ||
+	    (nullfd = open_null(O_RDWR)) < 0) {
+		int e = errno;
+		rb_err_set(err, RB_EIO, "cannot create pipes: %s", strerror(e));
+		goto fail;
+	}
+	char *const *envp = (char *const *)(o->envp ? o->envp : (const char *const *)environ);
+	pid_t parent = getpid();
+	pid_t pid = fork();
+	if (pid < 0) {
+		rb_err_set(err, RB_EIO, "cannot fork: %s", strerror(errno));
+		goto fail;
+	}
+	if (pid == 0) {
+		/* Child: async-signal-safe calls only from here to exec. */
+		sigset_t all;
+		sigemptyset(&all);
+		for (int s = 1; s < NSIG; s++)
+			signal(s, SIG_DFL);
+		sigprocmask(SIG_SETMASK, &all, NULL);
+		if (o->new_pgroup && setpgid(0, 0) != 0)
+			child_fail(rep[1], errno, "setpgid");
+		if (o->die_with_parent) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(127);
+		}
+		int fd_out = o->out == RB_PROC_IO_PIPE ? outp[1]
+			     : o->out == RB_PROC_IO_FD ? o->out_fd
+						       : nullfd;
+		int fd_err = o->err == RB_PROC_IO_PIPE ? errp[1]
+			     : o->err == RB_PROC_IO_FD ? o->err_fd
+			     : o->err == RB_PROC_IO_MERGE ? fd_out
+						       : nullfd;
+		if (dup2(nullfd, 0) < 0 || dup2(fd_out, 1) < 0 || dup2(fd_err, 2) < 0)
+			child_fail(rep[1], errno, "dup2");
+		if (o->cwd && chdir(o->cwd) != 0)
+			child_fail(rep[1], errno, "chdir");
+		if (o->child_setup) {
+			int e = o->child_setup(o->child_arg);
+			if (e)
+				child_fail(rep[1], e, o->setup_what ? o->setup_what : "setup");
+		}
+		execve(prog.data, (char *const *)o->argv, envp);
+		child_fail(rep[1], errno, "exec");
+	}
+	close(rep[1]);
+	rep[1] = -1;
+	struct exec_report r;
+	ssize_t n;
+	do
+		n = read(rep[0], &r, sizeof(r));
+	while (n < 0 && errno == EINTR);
+	close(rep[0]);
+	rep[0] = -1;
+	if (n == (ssize_t)sizeof(r)) {
+		int status;
+		while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
+			;
+		r.what[sizeof(r.what) - 1] = '\0';
+		if (!strcmp(r.what, "exec"))
+			rb_err_set(err, RB_EIO, "cannot execute '%s': %s", prog.data, strerror(r.err));
+		else if (!strcmp(r.what, "chdir"))
+			rb_err_set(err, RB_EIO, "cannot enter '%s' for '%s': %s", o->cwd, prog.data,
+				   strerror(r.err));
+		else
+			rb_err_set(err, RB_EIO, "cannot start '%s': %s failed: %s", prog.data, r.what,
+				   strerror(r.err));
+		goto fail;
+	}
+	close(nullfd);
+	if (outp[1] >= 0)
+		close(outp[1]);
+	if (errp[1] >= 0)
+		close(errp[1]);
+	proc->pid = pid;
+	proc->out_fd = outp[0];
+	proc->err_fd = errp[0];
+	rb_buf_release(&prog);
+	return 0;
+fail:
+	for (int i = 0; i < 2; i++) {
+		if (outp[i] >= 0)
+			close(outp[i]);
+		if (errp[i] >= 0)
+			close(errp[i]);
+		if (rep[i] >= 0)
+			close(rep[i]);
+	}
+	if (nullfd >= 0)
+		close(nullfd);
+	rb_buf_release(&prog);
+	return -err->code;
+}
+
+int rb_proc_wait(pid_t pid, int timeout_ms, int *status)
+{
+	long long deadline = timeout_ms >= 0 ? rb_now_ms() + timeout_ms : 0;
+	int delay_us = 1000;
+	for (;;) {
+		int st;
+		pid_t r = waitpid(pid, &st, timeout_ms < 0 ? 0 : WNOHANG);
+		if (r == pid) {
+			if (status)
+				*status = st;
+			return 0;
+		}
+		if (r < 0 && errno != EINTR)
+			return -1;
+		if (timeout_ms >= 0 && rb_now_ms() >= deadline)
+			return 1;
+		if (r == 0) {
+			usleep((useconds_t)delay_us);
+			if (delay_us < 20000)
+				delay_us *= 2;
+		}
+	}
+}
+
+int rb_proc_stop(pid_t pid, bool group, int grace_ms, int *status)
+{
+	if (pid <= 0)
+		return -1;
+	kill(group ? -pid : pid, SIGTERM);
+	int rc = rb_proc_wait(pid, grace_ms, status);
+	if (rc == 0) {
+		if (group)
+			kill(-pid, SIGKILL); /* stragglers left in the group */
+		return 0;
+	}
+	if (rc < 0) {
+		/* Not our child (re-adopted worker): poll for its disappearance instead. */
+		long long deadline = rb_now_ms() + grace_ms;
+		while (kill(pid, 0) == 0 && rb_now_ms() < deadline)
+			usleep(20000);
+		if (kill(pid, 0) != 0)
+			return 0;
+	}
+	kill(group ? -pid : pid, SIGKILL);
+	if (rc > 0)
+		return rb_proc_wait(pid, -1, status);
+	return 0;
+}
+
+struct line_acc {
+	struct rb_buf buf;
+	bool is_err;
+};
+
+static void flush_lines(struct line_acc *a, rb_proc_line_fn fn, void *arg, bool eof)
+{
+	size_t start = 0;
+	for (size_t i = 0; i < a->buf.len; i++) {
+		if (a->buf.data[i] != '\n')
+			continue;
+		size_t end = i;
+		if (end > start && a->buf.data[end - 1] == '\r')
+			end--;
+		a->buf.data[end] = '\0';
+		if (fn)
+			fn(arg, a->buf.data + start, end - start, a->is_err);
+		start = i + 1;
+	}
+	if (eof && start < a->buf.len) {
+		if (fn)
+			fn(arg, a->buf.data + start, a->buf.len - start, a->is_err);
+		start = a->buf.len;
+	}
+	if (start) {
+		memmove(a->buf.data, a->buf.data + start, a->buf.len - start);
+		rb_buf_truncate(&a->buf, a->buf.len - start);
+	}
+}
+
+int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, rb_proc_stop_fn stop,
+		 void *arg, int *status, struct rb_err *err)
+{
+	struct line_acc acc[2] = { { RB_BUF_INIT, false }, { RB_BUF_INIT, true } };
+	int fds[2] = { proc->out_fd, proc->err_fd };
+	long long deadline = timeout_ms > 0 ? rb_now_ms() + timeout_ms : 0;
+	int rc = 0;
+	for (;;) {
+		struct pollfd pfd[2];
+		int map[2], n = 0;
+		for (int i = 0; i < 2; i++)
+			if (fds[i] >= 0) {
+				pfd[n].fd = fds[i];
+				pfd[n].events = POLLIN;
+				map[n++] = i;
+			}
+		if (n == 0)
+			break;
+		int pr = poll(pfd, (nfds_t)n, 100);
+		if (pr < 0 && errno != EINTR) {
+			rc = rb_err_set(err, RB_EIO, "poll: %s", strerror(errno));
+			break;
+		}
+		for (int k = 0; pr > 0 && k < n; k++) {
+			if (!(pfd[k].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			int i = map[k];
+			char chunk[8192];
+			ssize_t r = read(fds[i], chunk, sizeof(chunk));
+			if (r < 0 && (errno == EINTR || errno == EAGAIN))
+				continue;
+			if (r <= 0) {
+				flush_lines(&acc[i], on_line, arg, true);
+				close(fds[i]);
+				fds[i] = -1;
+				continue;
+			}
+			rb_buf_add(&acc[i].buf, chunk, (size_t)r);
+			flush_lines(&acc[i], on_line, arg, false);
+			/* A line longer than 64 KiB is passed on in pieces rather than held forever. */
+			if (acc[i].buf.len > 65536)
+				flush_lines(&acc[i], on_line, arg, true);
+		}
+		if (stop && stop(arg)) {
+			rc = rb_err_set(err, RB_ECANCELLED, "cancelled");
+			break;
+		}
+		if (deadline && rb_now_ms() >= deadline) {
+			rc = rb_err_set(err, RB_ETIMEDOUT, "timed out after %d ms", timeout_ms);
+			break;
+		}
+	}
+	for (int i = 0; i < 2; i++) {
+		if (fds[i] >= 0)
+			close(fds[i]);
+		rb_buf_release(&acc[i].buf);
+	}
+	proc->out_fd = proc->err_fd = -1;
+	int st = 0;
+	if (rc) {
+		rb_proc_stop(proc->pid, getpgid(proc->pid) == proc->pid, 2000, &st);
+	} else if (rb_proc_wait(proc->pid, -1, &st) != 0) {
+		rc = rb_err_set(err, RB_EIO, "cannot wait for process %d: %s", (int)proc->pid,
+				strerror(errno));
+	}
+	if (status)
+		*status = st;
+	return rc;
+}
+
+struct capture {
+	struct rb_buf *out;
+	size_t max;
+};
+
+static void capture_line(void *arg, const char *line, size_t len, bool is_err)
+{
+	(void)is_err;
+	struct capture *c = arg;
+	if (c->out->len + len + 1 > c->max)
+		return;
+	rb_buf_add(c->out, line, len);
+	rb_buf_addch(c->out, '\n');
+}
+
+int rb_proc_run(const char *const *argv, const char *const *envp, const char *cwd, int timeout_ms,
+		struct rb_buf *out, size_t max_out, int *status, struct rb_err *err)
+{
+	struct rb_proc_opts o = { .argv = argv, .envp = envp, .cwd = cwd, .err = RB_PROC_IO_MERGE,
+				  .new_pgroup = true, .die_with_parent = true };
+	struct rb_proc p;
+	int rc = rb_proc_start(&o, &p, err);
+	if (rc)
+		return rc;
+	struct rb_buf scratch = RB_BUF_INIT;
+	struct capture c = { out ? out : &scratch, max_out ? max_out : 65536 };
+	rc = rb_proc_pump(&p, timeout_ms, capture_line, NULL, &c, status, err);
+	rb_buf_release(&scratch);
+	return rc;
+}

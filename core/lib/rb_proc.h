@@ -1,0 +1,88 @@
+/*
+ * rb_proc.h - child processes: start, stream their output, time-limit, stop.
+ *
+ * One way to start children for the whole hive (build phases, git, verify probes, the plugin
+ * probe helper, workers): fork, set up the child with async-signal-safe calls only, exec, and
+ * report an exec failure to the parent through a CLOEXEC pipe (libuv style), so the caller gets
+ * "cannot execute '/x': No such file or directory" instead of a child that exits 127.
+ *
+ * Ownership rule: whoever starts a child waits for it. Nobody calls waitpid(-1).
+ */
+#ifndef RB_PROC_H
+#define RB_PROC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "rb_buf.h"
+#include "rb_err.h"
+
+/* How the child's stdout/stderr are connected. */
+enum rb_proc_io {
+	RB_PROC_IO_PIPE = 0,  /* a pipe the parent reads (rb_proc.out_fd / err_fd) */
+	RB_PROC_IO_NULL = 1,  /* /dev/null */
+	RB_PROC_IO_FD = 2,    /* the given file descriptor (e.g. a log file) */
+	RB_PROC_IO_MERGE = 3, /* stderr only: into the same place as stdout */
+};
+
+struct rb_proc_opts {
+	const char *const *argv;  /* argv[0] is searched in PATH unless it contains '/' */
+	const char *const *envp;  /* the complete environment; NULL = the hive's environ */
+	const char *cwd;          /* working directory, NULL = inherit */
+	enum rb_proc_io out, err; /* default (0) is a pipe each */
+	int out_fd, err_fd;       /* for RB_PROC_IO_FD */
+	bool new_pgroup;          /* own process group (pgid = pid), so the group can be killed */
+	bool die_with_parent;     /* PR_SET_PDEATHSIG SIGKILL: the child dies if the hive does */
+	/* Runs in the child between fork and exec. Only async-signal-safe calls; return 0 to go
+	 * on, or an errno value to fail the start (reported to the parent like an exec error,
+	 * prefixed with `setup_what`). */
+	int (*child_setup)(void *arg);
+	void *child_arg;
+	const char *setup_what;
+};
+
+struct rb_proc {
+	pid_t pid;
+	int out_fd; /* read end of the stdout pipe, or -1 */
+	int err_fd; /* read end of the stderr pipe, or -1 */
+};
+
+/* Start a child. On failure nothing is left running and *err says why. */
+int rb_proc_start(const struct rb_proc_opts *opts, struct rb_proc *proc, struct rb_err *err);
+
+/* Called once per complete line of output (without the newline; a last partial line is
+ * delivered at EOF). `is_err` tells stderr from stdout. */
+typedef void (*rb_proc_line_fn)(void *arg, const char *line, size_t len, bool is_err);
+/* Polled about every 100 ms while pumping; returning true stops the child (process group when
+ * it has one) and makes rb_proc_pump return -RB_ECANCELLED. */
+typedef bool (*rb_proc_stop_fn)(void *arg);
+
+/* Read stdout and stderr together, line by line as they come, until both close or the time
+ * limit passes (timeout_ms <= 0: none), then reap the child into *status. On time-out the child
+ * is killed and -RB_ETIMEDOUT returned. Closes the pipe fds. */
+int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, rb_proc_stop_fn stop,
+		 void *arg, int *status, struct rb_err *err);
+
+/* Wait for pid up to timeout_ms (< 0: forever). Returns 0 and *status when it ended, 1 when it
+ * still runs, negative on error. */
+int rb_proc_wait(pid_t pid, int timeout_ms, int *status);
+
+/* SIGTERM the process group `pgid` (or the single process when `group` is false), wait up to
+ * `grace_ms` for `pid` to end, then SIGKILL. Reaps `pid` (when it is our child) into *status. */
+int rb_proc_stop(pid_t pid, bool group, int grace_ms, int *status);
+
+/* Run to completion capturing stdout+stderr (at most `max_out` bytes kept). */
+int rb_proc_run(const char *const *argv, const char *const *envp, const char *cwd, int timeout_ms,
+		struct rb_buf *out, size_t max_out, int *status, struct rb_err *err);
+
+/* "exited with status 2", "killed by signal 9 (Killed)". */
+const char *rb_proc_status_str(int status, char *buf, size_t len);
+
+/* Search PATH for an executable; returns 0 and the absolute path in *out. */
+int rb_proc_which(const char *name, struct rb_buf *out);
+
+/* Monotonic milliseconds. */
+long long rb_now_ms(void);
+
+#endif
