@@ -213,7 +213,7 @@ static int expand_arg(const char *tmpl, const struct rbee_spawn_request *req, st
 		else if (IS("model_id"))
 			val = req->model_id;
 		else if (IS("backend"))
-			val = req->worker.worker_type;
+			val = req->worker->worker_type;
 		else if (IS("device"))
 			snprintf(num, sizeof(num), "%u", req->device->index), val = num;
 		else if (IS("port"))
@@ -245,8 +245,8 @@ int rb_plan_default_argv(struct rb_plan *p, const struct rbee_spawn_request *req
 		args = NULL;
 	if (args && !json_object_is_type(args, json_type_array))
 		return rb_err_set(err, RB_EINVAL, "launch 'args' of worker '%s' is not an array",
-				  req->worker.worker_id);
-	if (p->argc == 0 && rb_plan_add_arg(p, req->worker.binary_path))
+				  req->worker->worker_id);
+	if (p->argc == 0 && rb_plan_add_arg(p, req->worker->binary_path))
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
 	struct rb_buf b = RB_BUF_INIT;
 	size_t n = args ? json_object_array_length(args) : sizeof(contract) / sizeof(contract[0]) - 1;
@@ -258,7 +258,7 @@ int rb_plan_default_argv(struct rb_plan *p, const struct rbee_spawn_request *req
 			if (!json_object_is_type(a, json_type_string)) {
 				rc = rb_err_set(err, RB_EINVAL,
 						"launch argument %zu of worker '%s' is not a string", i,
-						req->worker.worker_id);
+						req->worker->worker_id);
 				break;
 			}
 			t = json_object_get_string(a);

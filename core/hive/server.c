@@ -272,9 +272,9 @@ int rb_server_start(struct rb_hive *hive, struct rb_err *err)
 	if (!srv)
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
 	srv->daemon = MHD_start_daemon(flags, hive->cfg.port, NULL, NULL, on_request, hive,
+				       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				       MHD_OPTION_NOTIFY_COMPLETED, on_completed, hive,
-				       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 				       MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
 				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
 				       MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),

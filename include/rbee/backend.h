@@ -111,7 +111,8 @@ struct rbee_device {
 	uint32_t pus;             /**< hardware threads local to the device (CPU devices), 0 unknown */
 };
 
-/** A worker the hive asks a plugin about: what `verify` and `spawn` receive. */
+/** A worker the hive asks a plugin about: what `verify` and `spawn` receive. Always passed by
+ *  pointer; frozen for ABI 1 (new facts about a worker are appended to the requests instead). */
 struct rbee_worker_info {
 	const char *worker_id;    /**< installed worker id ("llm-worker-rbee-cpu") */
 	const char *binary_path;  /**< absolute path of the installed binary */
@@ -122,7 +123,7 @@ struct rbee_worker_info {
 /** What `spawn` receives: one worker to start with one model on one device. */
 struct rbee_spawn_request {
 	uint32_t struct_size;             /**< sizeof as the host was built; read it before newer members */
-	struct rbee_worker_info worker;
+	const struct rbee_worker_info *worker; /**< the installed worker to run (never NULL) */
 	const struct rbee_device *device; /**< the chosen device, as enumerated (never NULL) */
 	const char *instance_id;          /**< this running worker's id (also the log file's name) */
 	const char *model_id;             /**< catalog id of the model ("org/repo:file.gguf") */

@@ -8,7 +8,7 @@ pc_dir=$(dirname "$(find "$T/prefix" -name rbee-backend.pc | head -1)")
 [ -n "$pc_dir" ] || fail "no rbee-backend.pc installed"
 ok "the pkg-config file is installed"
 cflags=$(PKG_CONFIG_PATH="$pc_dir" pkg-config --cflags rbee-backend)
-assert_contains "$cflags" "$T/prefix/include" "pkg-config points at the installed header"
+assert_eq "$(cd "$(echo "$cflags" | sed "s/^ *-I//; s/ *$//")" && pwd -P)" "$(cd "$T/prefix/include" && pwd -P)" "pkg-config points at the installed header"
 
 mkdir -p "$T/plugins"
 # shellcheck disable=SC2086

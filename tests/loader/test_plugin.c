@@ -10,7 +10,7 @@
 
 #include <rbee/backend.h>
 
-static int probe_ok(const struct rbee_host *host, struct rbee_probe_result *out)
+__attribute__((unused)) static int probe_ok(const struct rbee_host *host, struct rbee_probe_result *out)
 {
 	(void)host;
 	out->state = RBEE_PROBE_AVAILABLE;
@@ -19,7 +19,7 @@ static int probe_ok(const struct rbee_host *host, struct rbee_probe_result *out)
 	return RBEE_OK;
 }
 
-static int enumerate_one(const struct rbee_host *host)
+__attribute__((unused)) static int enumerate_one(const struct rbee_host *host)
 {
 	struct rbee_device d;
 	memset(&d, 0, sizeof(d));
@@ -35,7 +35,7 @@ static int enumerate_one(const struct rbee_host *host)
 	return host->device_add(host->call, &d);
 }
 
-static int probe_unavailable(const struct rbee_host *host, struct rbee_probe_result *out)
+__attribute__((unused)) static int probe_unavailable(const struct rbee_host *host, struct rbee_probe_result *out)
 {
 	(void)host;
 	out->state = RBEE_PROBE_UNAVAILABLE;
@@ -43,7 +43,7 @@ static int probe_unavailable(const struct rbee_host *host, struct rbee_probe_res
 	return RBEE_OK;
 }
 
-static int probe_crash(const struct rbee_host *host, struct rbee_probe_result *out)
+__attribute__((unused)) static int probe_crash(const struct rbee_host *host, struct rbee_probe_result *out)
 {
 	(void)host;
 	(void)out;
@@ -51,7 +51,7 @@ static int probe_crash(const struct rbee_host *host, struct rbee_probe_result *o
 	return RBEE_OK;
 }
 
-static int probe_hang(const struct rbee_host *host, struct rbee_probe_result *out)
+__attribute__((unused)) static int probe_hang(const struct rbee_host *host, struct rbee_probe_result *out)
 {
 	(void)host;
 	(void)out;
@@ -72,7 +72,9 @@ RBEE_BACKEND_DEFINE(badabi) = { .abi_major = RBEE_BACKEND_ABI_MAJOR + 1, .abi_mi
 RBEE_BACKEND_DEFINE(badsize) = { .abi_major = RBEE_BACKEND_ABI_MAJOR, .abi_minor = 0,
 				 .struct_size = 16, .name = "badsize", .probe = probe_ok };
 #elif defined(KIND_FLAGS)
-RBEE_BACKEND_DEFINE(badflags) = { RBEE_BACKEND_HEADER("badflags"), .flags = 1, .probe = probe_ok };
+RBEE_BACKEND_DEFINE(badflags) = { .abi_major = RBEE_BACKEND_ABI_MAJOR, .abi_minor = 0,
+				  .struct_size = sizeof(struct rbee_backend), .flags = 1,
+				  .name = "badflags", .probe = probe_ok };
 #elif defined(KIND_NAME)
 RBEE_BACKEND_DEFINE(badname) = { RBEE_BACKEND_HEADER("somethingelse"), .probe = probe_ok };
 #elif defined(KIND_NOSYM)
