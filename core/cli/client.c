@@ -1,0 +1,650 @@
+/*
+ * client.c - the keeper's hive client: JSON GETs, and the one generic job runner every
+ * operation command uses (submit, follow the SSE stream, show narration and progress, render
+ * the result), plus `rbee hive check`.
+ *
+ * Following a job survives a dropped connection: the runner reconnects with Last-Event-ID
+ * (bounded retries with backoff) and skips any event it already handled, so no line is shown
+ * twice. Ctrl-C asks the hive to cancel the job (DELETE /v1/jobs/{id}) and waits for the
+ * [CANCELLED] terminal; a second Ctrl-C leaves at once.
+ */
+#include <curl/curl.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "rb_buf.h"
+#include "rb_fs.h"
+#include "rb_json.h"
+#include "rb_sse.h"
+
+#define CONNECT_TIMEOUT_MS 10000L
+#define REQUEST_TIMEOUT_MS 60000L
+#define MAX_BODY (16u << 20)
+/* No byte (not even a keep-alive, sent every 15 s) for this long: the connection is dead. */
+#define STREAM_SILENCE_S 45L
+#define MAX_RECONNECTS 5
+/* Plain progress lines (no TTY, or NO_COLOR): at most one per stage this often. */
+#define PLAIN_PROGRESS_MS 2000
+
+/* ---- plain requests ---- */
+
+struct http_result {
+	long status;       /* 0 when no response came */
+	struct rb_buf body;
+	char reason[CURL_ERROR_SIZE + 64]; /* why no response came */
+};
+
+static size_t collect(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct rb_buf *b = arg;
+	size_t n = size * nmemb;
+	if (b->len + n > MAX_BODY)
+		return 0;
+	rb_buf_add(b, p, n);
+	return n;
+}
+
+/* The headers every request to the hive carries; `extra` may be NULL. */
+static struct curl_slist *base_headers(struct cli *cli, const char *extra)
+{
+	struct curl_slist *h = NULL;
+	if (cli->token) {
+		struct rb_buf auth = RB_BUF_INIT;
+		rb_buf_addf(&auth, "Authorization: Bearer %s", cli->token);
+		h = curl_slist_append(h, auth.data);
+		rb_buf_release(&auth);
+	}
+	if (extra)
+		h = curl_slist_append(h, extra);
+	return h;
+}
+
+static CURL *new_handle(const char *method, const char *url, struct curl_slist *headers)
+{
+	CURL *c = curl_easy_init();
+	if (!c) {
+		fputs("rbee: cannot create an HTTP client (out of memory)\n", stderr);
+		exit(CLI_FAILED);
+	}
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
+	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
+	return c;
+}
+
+/* One request with a JSON (or no) body. Returns 0 when the hive answered (any status). */
+static int hive_call(struct cli *cli, const char *method, const char *path, const char *body,
+		     struct http_result *res)
+{
+	struct rb_buf url = RB_BUF_INIT;
+	rb_buf_addf(&url, "%s%s", cli->hive_url, path);
+	struct curl_slist *h = base_headers(cli, body ? "Content-Type: application/json" : NULL);
+	CURL *c = new_handle(method, url.data, h);
+	char errbuf[CURL_ERROR_SIZE] = "";
+	rb_buf_init(&res->body);
+	res->status = 0;
+	res->reason[0] = '\0';
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &res->body);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
+	if (body) {
+		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
+	}
+	CURLcode cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
+	else
+		snprintf(res->reason, sizeof(res->reason), "%s",
+			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	rb_buf_release(&url);
+	return cc == CURLE_OK ? 0 : -1;
+}
+
+static int unreachable(struct cli *cli, const char *reason)
+{
+	fprintf(stderr,
+		"rbee: cannot reach the hive at '%s': %s; is rbee-hive running? (set --hive or "
+		"RBEE_HIVE_URL)\n",
+		cli->hive_url, reason);
+	return CLI_UNREACHABLE;
+}
+
+/* A non-2xx answer: show the hive's {"error"} message (or what came instead) and pick the exit
+ * status. A 400 means the request was refused for its content: a usage error. */
+static int http_failure(const char *method, const char *path, const struct http_result *res)
+{
+	struct json_object *o = rb_json_parse(res->body.data, res->body.len, NULL);
+	const char *msg = rb_json_str(o, "error");
+	if (msg)
+		fprintf(stderr, "rbee: %s\n", msg);
+	else
+		fprintf(stderr, "rbee: the hive answered %s %s with HTTP %ld and no error message\n",
+			method, path, res->status);
+	json_object_put(o);
+	return res->status == 400 ? CLI_USAGE : CLI_FAILED;
+}
+
+int cli_get_json(struct cli *cli, const char *path, struct json_object **out)
+{
+	struct http_result res;
+	*out = NULL;
+	if (hive_call(cli, "GET", path, NULL, &res)) {
+		rb_buf_release(&res.body);
+		return unreachable(cli, res.reason);
+	}
+	int rc = CLI_OK;
+	if (res.status < 200 || res.status > 299) {
+		rc = http_failure("GET", path, &res);
+	} else {
+		struct rb_err err = RB_ERR_INIT;
+		*out = rb_json_parse(res.body.data, res.body.len, &err);
+		if (!*out) {
+			fprintf(stderr, "rbee: the hive at '%s' answered GET %s with something that is not JSON: %s\n",
+				cli->hive_url, path, err.msg);
+			rc = CLI_FAILED;
+		}
+	}
+	rb_buf_release(&res.body);
+	return rc;
+}
+
+struct json_object *cli_op_new(const char *name)
+{
+	struct json_object *o = json_object_new_object();
+	const char *hive_id = getenv("RBEE_HIVE_ID");
+	rb_json_add_str(o, "operation", name);
+	rb_json_add_str(o, "hive_id", hive_id && *hive_id ? hive_id : "localhost");
+	return o;
+}
+
+/* ---- Ctrl-C ---- */
+
+static volatile sig_atomic_t interrupted;
+
+static void on_sigint(int sig)
+{
+	(void)sig;
+	if (interrupted) {
+		static const char msg[] = "\nrbee: interrupted again: leaving without waiting for the hive\n";
+		ssize_t w = write(STDERR_FILENO, msg, sizeof(msg) - 1);
+		(void)w;
+		_exit(CLI_FAILED);
+	}
+	interrupted = 1;
+}
+
+/* ---- progress display ---- */
+
+struct progress {
+	bool tty;            /* redraw one line on stderr */
+	bool shown;          /* a bar is on screen */
+	char line[256];      /* the bar as last drawn */
+	char plain_stage[64];
+	long long plain_ms;  /* when the last plain line was printed */
+};
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static void fmt_eta(double seconds, char *buf, size_t len)
+{
+	long long s = (long long)(seconds + 0.5);
+	if (s >= 3600)
+		snprintf(buf, len, "%lld:%02lld:%02lld", s / 3600, s / 60 % 60, s % 60);
+	else
+		snprintf(buf, len, "%lld:%02lld", s / 60, s % 60);
+}
+
+/* "downloading [#######-------]  45%  1.2 GiB/2.7 GiB  12.3 MiB/s  ETA 0:12" */
+static void format_progress(const char *stage, uint64_t done, uint64_t total, uint64_t rate,
+			    bool bar, char *out, size_t len)
+{
+	char d[32], t[32], r[32], eta[32] = "";
+	cli_human_bytes(done, d, sizeof(d));
+	cli_human_bytes(total, t, sizeof(t));
+	cli_human_bytes(rate, r, sizeof(r));
+	if (total == 0) {
+		if (rate)
+			snprintf(out, len, "%s  %s  %s/s", stage, d, r);
+		else if (done)
+			snprintf(out, len, "%s  %s", stage, d);
+		else
+			snprintf(out, len, "%s", stage);
+		return;
+	}
+	if (done > total)
+		done = total;
+	int pct = (int)(done * 100.0 / (double)total);
+	if (rate && done < total)
+		fmt_eta((double)(total - done) / (double)rate, eta, sizeof(eta));
+	char cells[31] = "";
+	if (bar) {
+		int filled = (int)(done * 30.0 / (double)total);
+		for (int i = 0; i < 30; i++)
+			cells[i] = i < filled ? '#' : '-';
+		cells[30] = '\0';
+	}
+	snprintf(out, len, "%s%s%s%s %3d%%  %s/%s%s%s%s%s", stage, bar ? " [" : "", cells,
+		 bar ? "]" : ":", pct, d, t, rate ? "  " : "", rate ? r : "", rate ? "/s" : "",
+		 eta[0] ? "  ETA " : "");
+	if (eta[0])
+		snprintf(out + strlen(out), len - strlen(out), "%s", eta);
+}
+
+static void bar_clear(struct progress *p)
+{
+	if (p->shown)
+		fputs("\r\033[K", stderr);
+}
+
+static void bar_redraw(struct progress *p)
+{
+	if (p->shown) {
+		fprintf(stderr, "\r%s\033[K", p->line);
+		fflush(stderr);
+	}
+}
+
+static void show_progress(struct progress *p, struct json_object *o)
+{
+	const char *stage = rb_json_str(o, "stage");
+	uint64_t done = (uint64_t)rb_json_int(o, "bytes_done", 0);
+	uint64_t total = (uint64_t)rb_json_int(o, "bytes_total", 0);
+	uint64_t rate = (uint64_t)rb_json_int(o, "rate_bps", 0);
+	if (!stage)
+		stage = "working";
+	bool finished = total && done >= total;
+	if (p->tty) {
+		format_progress(stage, done, total, rate, true, p->line, sizeof(p->line));
+		p->shown = true;
+		bar_redraw(p);
+		if (finished) { /* a completed bar stays on screen as a line of its own */
+			fputc('\n', stderr);
+			p->shown = false;
+		}
+		return;
+	}
+	long long now = mono_ms();
+	if (!strcmp(stage, p->plain_stage) && now - p->plain_ms < PLAIN_PROGRESS_MS && !finished)
+		return;
+	char line[256];
+	format_progress(stage, done, total, rate, false, line, sizeof(line));
+	fprintf(stderr, "%s\n", line);
+	snprintf(p->plain_stage, sizeof(p->plain_stage), "%s", stage);
+	p->plain_ms = finished ? 0 : now;
+}
+
+/* ---- following a job ---- */
+
+enum terminal { T_NONE, T_DONE, T_ERROR, T_CANCELLED };
+
+struct run {
+	struct cli *cli;
+	char job_id[128];
+	struct rb_sse_parser parser;
+	uint64_t last_id;          /* the newest event handled */
+	bool progressed;           /* events arrived during this connection */
+	enum terminal terminal;
+	char *error;               /* [ERROR] message */
+	struct json_object *data;  /* the last `event: data` */
+	struct progress progress;
+	long status;               /* HTTP status of the current stream response */
+	struct rb_buf err_body;    /* its body, when it is not a stream */
+	bool cancel_sent;
+};
+
+static void narrate(struct run *r, const char *line)
+{
+	FILE *out = r->cli->json ? stderr : stdout;
+	bar_clear(&r->progress);
+	fprintf(out, "%s\n", line);
+	fflush(out);
+	bar_redraw(&r->progress);
+}
+
+static int on_event(void *arg, const struct rb_sse_event *ev)
+{
+	struct run *r = arg;
+	if (ev->has_id) {
+		char *end;
+		uint64_t id = strtoull(ev->last_id, &end, 10);
+		if (*end == '\0' && id <= r->last_id)
+			return 0; /* seen before the reconnect */
+		if (*end == '\0')
+			r->last_id = id;
+	}
+	r->progressed = true;
+	if (r->terminal != T_NONE)
+		return 0;
+	if (!strcmp(ev->type, "progress")) {
+		struct json_object *o = rb_json_parse(ev->data, ev->data_len, NULL);
+		if (o)
+			show_progress(&r->progress, o);
+		json_object_put(o);
+	} else if (!strcmp(ev->type, "data")) {
+		struct rb_err err = RB_ERR_INIT;
+		struct json_object *o = rb_json_parse(ev->data, ev->data_len, &err);
+		if (!o) {
+			narrate(r, "rbee: warning: the job's result is not valid JSON; ignoring it");
+			return 0;
+		}
+		json_object_put(r->data);
+		r->data = o;
+	} else if (!strcmp(ev->data, "[DONE]")) {
+		r->terminal = T_DONE;
+	} else if (!strcmp(ev->data, "[CANCELLED]")) {
+		r->terminal = T_CANCELLED;
+	} else if (!strncmp(ev->data, "[ERROR]", 7)) {
+		r->terminal = T_ERROR;
+		const char *m = ev->data + 7;
+		while (*m == ' ')
+			m++;
+		free(r->error);
+		r->error = strdup(*m ? m : "the job failed without a message");
+	} else {
+		narrate(r, ev->data);
+	}
+	return 0;
+}
+
+static size_t on_stream_bytes(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct run *r = arg;
+	size_t n = size * nmemb;
+	if (r->status != 200) {
+		if (r->err_body.len + n <= MAX_BODY)
+			rb_buf_add(&r->err_body, p, n);
+		return n;
+	}
+	rb_sse_parser_feed(&r->parser, p, n);
+	return n;
+}
+
+static size_t on_stream_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct run *r = arg;
+	size_t n = size * nmemb;
+	int code;
+	/* Each response starts with its status line; remember the status for the body. */
+	if (n > 5 && !strncmp(p, "HTTP/", 5) && sscanf(p, "HTTP/%*s %d", &code) == 1)
+		r->status = code;
+	return n;
+}
+
+/* Polled by libcurl about once a second even while idle: a Ctrl-C stops the transfer so the
+ * runner can send the cancel. */
+static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
+{
+	struct run *r = arg;
+	(void)a, (void)b, (void)c, (void)d;
+	return interrupted && !r->cancel_sent;
+}
+
+/* One connection to the job's stream, from after r->last_id, until the hive closes it, it
+ * drops, or a Ctrl-C. Returns 0 when a response came (see r->status), else -1 and `reason`. */
+static int stream_once(struct run *r, char *reason, size_t reason_len)
+{
+	struct rb_buf url = RB_BUF_INIT, resume = RB_BUF_INIT;
+	rb_buf_addf(&url, "%s/v1/jobs/%s/stream", r->cli->hive_url, r->job_id);
+	if (r->last_id)
+		rb_buf_addf(&resume, "Last-Event-ID: %" PRIu64, r->last_id);
+	struct curl_slist *h = base_headers(r->cli, "Accept: text/event-stream");
+	if (resume.len)
+		h = curl_slist_append(h, resume.data);
+	CURL *c = new_handle("GET", url.data, h);
+	char errbuf[CURL_ERROR_SIZE] = "";
+	r->status = 0;
+	r->progressed = false;
+	rb_buf_reset(&r->err_body);
+	rb_sse_parser_reset(&r->parser);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream_bytes);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_stream_header);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
+	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
+	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
+	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
+	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STREAM_SILENCE_S);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	CURLcode cc = curl_easy_perform(c);
+	int rc = 0;
+	if (cc != CURLE_OK && r->terminal == T_NONE) {
+		snprintf(reason, reason_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
+		rc = r->status ? 0 : -1;
+	}
+	curl_easy_cleanup(c);
+	curl_slist_free_all(h);
+	rb_buf_release(&url);
+	rb_buf_release(&resume);
+	return rc;
+}
+
+/* DELETE /v1/jobs/{id} after a Ctrl-C. Returns 0 when the runner should wait for the
+ * terminal event, else the exit status. */
+static int send_cancel(struct run *r)
+{
+	struct http_result res;
+	char path[192];
+	r->cancel_sent = true;
+	snprintf(path, sizeof(path), "/v1/jobs/%s", r->job_id);
+	bar_clear(&r->progress);
+	fprintf(stderr, "rbee: cancelling job '%s' on the hive (Ctrl-C again to leave at once)\n",
+		r->job_id);
+	int rc = 0;
+	if (hive_call(r->cli, "DELETE", path, NULL, &res))
+		rc = unreachable(r->cli, res.reason);
+	else if (res.status != 200 && res.status != 409) /* 409: it just finished, show how */
+		rc = http_failure("DELETE", path, &res);
+	rb_buf_release(&res.body);
+	return rc;
+}
+
+static void backoff_sleep(int attempt)
+{
+	long long ms = 250LL << (attempt < 5 ? attempt : 5); /* 0.5 s, 1 s, 2 s, 4 s, 8 s */
+	struct timespec ts = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+	nanosleep(&ts, NULL); /* a Ctrl-C cuts it short, which is what we want */
+}
+
+/* Follow the stream until the terminal event. Returns 0, or an exit status. */
+static int follow(struct run *r)
+{
+	int attempts = 0;
+	char reason[CURL_ERROR_SIZE + 64];
+	while (r->terminal == T_NONE) {
+		if (interrupted && !r->cancel_sent) {
+			int rc = send_cancel(r);
+			if (rc)
+				return rc;
+		}
+		reason[0] = '\0';
+		int got = stream_once(r, reason, sizeof(reason));
+		if (r->terminal != T_NONE)
+			break;
+		if (interrupted && !r->cancel_sent)
+			continue; /* the Ctrl-C stopped the transfer: cancel, then follow on */
+		if (got == 0 && r->status == 404 && r->last_id) {
+			fprintf(stderr, "rbee: the hive no longer knows job '%s' (was it restarted?)\n",
+				r->job_id);
+			return CLI_FAILED;
+		}
+		if (got == 0 && r->status != 200) {
+			struct http_result res = { .status = r->status, .body = r->err_body };
+			return http_failure("GET", "/v1/jobs/{id}/stream", &res);
+		}
+		if (r->progressed)
+			attempts = 0;
+		if (++attempts > MAX_RECONNECTS) {
+			bar_clear(&r->progress);
+			fprintf(stderr,
+				"rbee: lost the connection to the hive at '%s' while following job "
+				"'%s': %s; the job may still be running there\n",
+				r->cli->hive_url, r->job_id, reason[0] ? reason : "the stream ended early");
+			return CLI_UNREACHABLE;
+		}
+		bar_clear(&r->progress);
+		fprintf(stderr, "rbee: connection to the hive lost (%s); reconnecting (%d of %d)\n",
+			reason[0] ? reason : "the stream ended early", attempts, MAX_RECONNECTS);
+		backoff_sleep(attempts);
+	}
+	return 0;
+}
+
+static void print_json(FILE *out, struct json_object *o)
+{
+	fprintf(out, "%s\n",
+		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+							  JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* Submit; on success fill r->job_id. Returns 0 or an exit status. */
+static int submit(struct run *r, struct json_object *op)
+{
+	struct http_result res;
+	const char *body = rb_json_compact(op);
+	if (hive_call(r->cli, "POST", "/v1/jobs", body, &res)) {
+		rb_buf_release(&res.body);
+		return unreachable(r->cli, res.reason);
+	}
+	int rc = 0;
+	if (res.status < 200 || res.status > 299) {
+		rc = http_failure("POST", "/v1/jobs", &res);
+	} else {
+		struct json_object *o = rb_json_parse(res.body.data, res.body.len, NULL);
+		const char *id = rb_json_str(o, "job_id");
+		if (!id || !rb_id_valid(id)) {
+			fprintf(stderr, "rbee: the hive at '%s' accepted the job but sent no usable "
+					"job id\n",
+				r->cli->hive_url);
+			rc = CLI_FAILED;
+		} else {
+			snprintf(r->job_id, sizeof(r->job_id), "%s", id);
+		}
+		json_object_put(o);
+	}
+	rb_buf_release(&res.body);
+	return rc;
+}
+
+/* Show the outcome: the result (rendered, or raw JSON with --json), then the verdict. */
+static int conclude(struct run *r, cli_render_fn render)
+{
+	bar_clear(&r->progress);
+	fflush(stdout);
+	if (r->data) {
+		if (r->cli->json)
+			print_json(stdout, r->data);
+		else if (render)
+			render(r->cli, r->data);
+		else
+			print_json(stdout, r->data);
+	}
+	switch (r->terminal) {
+	case T_DONE:
+		return CLI_OK;
+	case T_CANCELLED:
+		fprintf(stderr, "rbee: job '%s' was cancelled\n", r->job_id);
+		return CLI_FAILED;
+	default:
+		fprintf(stderr, "rbee: %s\n", r->error ? r->error : "the job failed");
+		return CLI_FAILED;
+	}
+}
+
+int cli_run_job(struct cli *cli, struct json_object *op, cli_render_fn render)
+{
+	struct run r = { .cli = cli };
+	r.progress.tty = cli->tty;
+	rb_buf_init(&r.err_body);
+	rb_sse_parser_init(&r.parser, on_event, &r);
+	struct sigaction sa = { .sa_handler = on_sigint }, old;
+	sigemptyset(&sa.sa_mask);
+	interrupted = 0;
+	sigaction(SIGINT, &sa, &old);
+
+	int rc = submit(&r, op);
+	if (!rc)
+		rc = follow(&r);
+	if (!rc)
+		rc = conclude(&r, render);
+
+	sigaction(SIGINT, &old, NULL);
+	rb_sse_parser_release(&r.parser);
+	rb_buf_release(&r.err_body);
+	json_object_put(r.data);
+	free(r.error);
+	json_object_put(op);
+	return rc;
+}
+
+/* ---- rbee hive check ---- */
+
+static void render_check(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	struct json_object *list = NULL, *cache = NULL, *catalog = NULL;
+	json_object_object_get_ex(res, "backends", &list);
+	json_object_object_get_ex(res, "cache", &cache);
+	json_object_object_get_ex(res, "catalog", &catalog);
+	static const char *const hdr[] = { "BACKEND", "VERSION", "STATE", "DEVICES", "REASON", NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		struct json_object *b = json_object_array_get_idx(list, i);
+		char ndev[16];
+		snprintf(ndev, sizeof(ndev), "%lld", (long long)rb_json_int(b, "devices", 0));
+		const char *row[] = { rb_json_str(b, "name"), rb_json_str(b, "version"),
+				      rb_json_str(b, "state"), ndev, rb_json_str(b, "reason"), NULL };
+		cli_table_add(t, row);
+	}
+	putchar('\n');
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	char freeb[32] = "";
+	if (rb_json_int(cache, "free_bytes", -1) >= 0)
+		cli_human_bytes((unsigned long long)rb_json_int(cache, "free_bytes", 0), freeb, sizeof(freeb));
+	printf("\ncache     %s: %s%s%s\n", rb_json_str(cache, "path") ? rb_json_str(cache, "path") : "?",
+	       rb_json_bool(cache, "writable", false) ? "writable" : "NOT writable",
+	       freeb[0] ? ", free " : "", freeb);
+	if (rb_json_bool(catalog, "reachable", false))
+		printf("catalog   %s: reachable, %lld workers\n", rb_json_str(catalog, "source"),
+		       (long long)rb_json_int(catalog, "workers", 0));
+	else
+		printf("catalog   %s: NOT reachable (%s)\n", rb_json_str(catalog, "source"),
+		       rb_json_str(catalog, "error") ? rb_json_str(catalog, "error") : "no reason given");
+	printf("verdict   %s\n", rb_json_bool(res, "ok", false) ? "ok" : "FAILED");
+}
+
+int cli_hive_check(struct cli *cli, int argc, char **argv)
+{
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
+			puts("usage: rbee hive check [--json]\n"
+			     "\n"
+			     "Run the hive's self-test: each backend plugin's state, whether the cache\n"
+			     "directory is writable, whether the worker catalog is reachable.\n"
+			     "Exit status 0 when the hive can work, 1 when a hard requirement fails.");
+			return CLI_OK;
+		}
+		fprintf(stderr, "rbee: 'rbee hive check' takes no arguments (got '%s')\n", argv[i]);
+		return CLI_USAGE;
+	}
+	return cli_run_job(cli, cli_op_new("hive_check"), render_check);
+}
