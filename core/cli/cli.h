@@ -49,6 +49,12 @@ int cli_hive(struct cli *cli, int argc, char **argv);
 int cli_worker(struct cli *cli, int argc, char **argv);
 int cli_model(struct cli *cli, int argc, char **argv);
 
+/* `rbee worker spawn | process | logs` (cmd_worker_process.c, the worker spawn issue): argv[0]
+ * is "spawn", "process" or "logs". */
+int cli_worker_spawn(struct cli *cli, int argc, char **argv);
+int cli_worker_process(struct cli *cli, int argc, char **argv);
+int cli_worker_logs(struct cli *cli, int argc, char **argv);
+
 /* `rbee hive check`: runs the hive_check operation (client.c). */
 int cli_hive_check(struct cli *cli, int argc, char **argv);
 

@@ -1,0 +1,419 @@
+/*
+ * cmd_worker.c - `rbee worker ...`: the catalog, installed workers, and the dispatch to the
+ * process commands (spawn, process, logs: cmd_worker_process.c).
+ *
+ *   available | catalog        worker_catalog_list
+ *   list | ls                  worker_list_installed
+ *   get | show <id>            worker_installed_get, else worker_catalog_get
+ *   download | install <id>    worker_install (build output streams live)
+ *   remove | rm <id>           worker_remove
+ *   verify <id>                worker_verify
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rb_buf.h"
+#include "rb_http.h"
+#include "rb_json.h"
+#include "rb_sse.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: rbee worker <command> [args]\n"
+	      "\n"
+	      "  available | catalog       workers the catalog offers for this hive\n"
+	      "  list | ls                 workers installed on the hive\n"
+	      "  get | show <id>           one worker: the installed one, else the catalog entry\n"
+	      "  download | install <id>   build a worker from its PKGBUILD and install it\n"
+	      "  remove | rm <id>          remove an installed worker\n"
+	      "  verify <id>               check an installed worker can run on this node\n"
+	      "  spawn --model <id> --worker <cpu|cuda|metal|id> [--device N]\n"
+	      "                            start a worker with a model on a device\n"
+	      "  process list | get <pid> | delete <pid>\n"
+	      "                            the running workers\n"
+	      "  logs <worker-id>          a running worker's log\n"
+	      "\n"
+	      "options: --json (print the result JSON only), --hive URL, --help\n",
+	      out);
+}
+
+/* Per-command help: the one usage line and what it does. */
+struct subcmd {
+	const char *name, *alias;
+	const char *args; /* "" or "<id>" */
+	const char *help;
+	int (*run)(struct cli *cli, const char *id);
+};
+
+static const char *str_or(struct json_object *o, const char *key, const char *def)
+{
+	const char *s = rb_json_str(o, key);
+	return s && *s ? s : def;
+}
+
+/* "linux/macos" from a JSON array of strings. */
+static const char *joined(struct json_object *o, const char *key, char *buf, size_t len)
+{
+	struct json_object *arr;
+	buf[0] = '\0';
+	if (!json_object_object_get_ex(o, key, &arr) || !json_object_is_type(arr, json_type_array))
+		return NULL;
+	size_t used = 0;
+	for (size_t i = 0; i < json_object_array_length(arr) && used < len; i++) {
+		int n = snprintf(buf + used, len - used, "%s%s", i ? "/" : "",
+				 json_object_get_string(json_object_array_get_idx(arr, i)));
+		if (n < 0)
+			break;
+		used += (size_t)n;
+	}
+	return buf;
+}
+
+static struct json_object *list_of(struct json_object *res, const char *key)
+{
+	struct json_object *arr = NULL;
+	if (json_object_is_type(res, json_type_array))
+		return res;
+	if (!json_object_object_get_ex(res, key, &arr) || !json_object_is_type(arr, json_type_array))
+		return NULL;
+	return arr;
+}
+
+/* ---- renderers ---- */
+
+static void render_catalog(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	struct json_object *list = list_of(res, "workers");
+	static const char *const hdr[] = { "ID", "TYPE", "VERSION", "PLATFORMS", "ARCH", "DESCRIPTION",
+					   NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		struct json_object *e = json_object_array_get_idx(list, i);
+		char plats[128], archs[128];
+		const char *row[] = { rb_json_str(e, "id"), rb_json_str(e, "worker_type"),
+				      rb_json_str(e, "version"), joined(e, "platforms", plats, sizeof(plats)),
+				      joined(e, "architectures", archs, sizeof(archs)),
+				      str_or(e, "description", rb_json_str(e, "name")), NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	if (!list || json_object_array_length(list) == 0)
+		puts("(the catalog has no workers)");
+}
+
+static void render_installed_list(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	struct json_object *list = list_of(res, "workers");
+	static const char *const hdr[] = { "ID", "TYPE", "VERSION", "SIZE", "INSTALLED", "BINARY", NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
+		struct json_object *w = json_object_array_get_idx(list, i);
+		char size[32];
+		const char *err = rb_json_str(w, "error");
+		cli_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
+		const char *row[] = { rb_json_str(w, "id"), rb_json_str(w, "worker_type"),
+				      err ? "damaged" : rb_json_str(w, "version"), err ? NULL : size,
+				      rb_json_str(w, "installed_at"), err ? err : rb_json_str(w, "binary_path"),
+				      NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	if (!list || json_object_array_length(list) == 0)
+		puts("(no workers installed: see 'rbee worker available', then 'rbee worker install <id>')");
+}
+
+static void render_checks(struct json_object *report)
+{
+	struct json_object *checks = list_of(report, "checks");
+	static const char *const hdr[] = { "CHECK", "RESULT", "DETAIL", NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
+		struct json_object *c = json_object_array_get_idx(checks, i);
+		const char *row[] = { rb_json_str(c, "check"), rb_json_bool(c, "ok", false) ? "ok" : "FAILED",
+				      rb_json_str(c, "detail"), NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+static void render_verify(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	render_checks(res);
+	printf("\nworker '%s': %s\n", str_or(res, "worker_id", "?"),
+	       rb_json_bool(res, "ok", false) ? "can run on this node" : "NOT usable on this node");
+}
+
+static void field(const char *label, const char *value)
+{
+	printf("%-14s %s\n", label, value && *value ? value : "-");
+}
+
+static void render_installed(struct cli *cli, struct json_object *w)
+{
+	(void)cli;
+	char size[32];
+	cli_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
+	field("id", rb_json_str(w, "id"));
+	field("status", "installed");
+	field("type", rb_json_str(w, "worker_type"));
+	field("version", rb_json_str(w, "version"));
+	field("name", rb_json_str(w, "name"));
+	field("binary", rb_json_str(w, "binary_path"));
+	field("size", size);
+	field("sha256", rb_json_str(w, "sha256"));
+	field("installed at", rb_json_str(w, "installed_at"));
+	field("from catalog", rb_json_str(w, "catalog_source"));
+	field("directory", rb_json_str(w, "install_dir"));
+	struct json_object *report;
+	if (json_object_object_get_ex(w, "verify", &report) && report) {
+		puts("");
+		render_verify(cli, report);
+	}
+}
+
+static void render_entry(struct cli *cli, struct json_object *e)
+{
+	(void)cli;
+	char plats[128], archs[128];
+	field("id", rb_json_str(e, "id"));
+	field("status", "available in the catalog (not installed)");
+	field("type", rb_json_str(e, "worker_type"));
+	field("version", rb_json_str(e, "version"));
+	field("name", rb_json_str(e, "name"));
+	field("description", rb_json_str(e, "description"));
+	field("platforms", joined(e, "platforms", plats, sizeof(plats)));
+	field("architectures", joined(e, "architectures", archs, sizeof(archs)));
+	field("build system", rb_json_str(e, "build_system"));
+	field("binary", rb_json_str(e, "binary_name"));
+	field("license", rb_json_str(e, "license"));
+	printf("\ninstall it with: rbee worker install %s\n", str_or(e, "id", "<id>"));
+}
+
+/* ---- a quiet job, for `get`'s first look ---- */
+
+struct quiet {
+	struct json_object *data;
+	char *error;
+	int terminal; /* 0 none, 1 done, 2 error, 3 cancelled */
+};
+
+static int quiet_event(void *arg, const struct rb_sse_event *ev)
+{
+	struct quiet *q = arg;
+	if (!strcmp(ev->type, "data")) {
+		json_object_put(q->data);
+		q->data = rb_json_parse(ev->data, ev->data_len, NULL);
+	} else if (!strcmp(ev->data, "[DONE]")) {
+		q->terminal = 1;
+	} else if (!strncmp(ev->data, "[ERROR]", 7)) {
+		q->terminal = 2;
+		free(q->error);
+		q->error = strdup(ev->data[7] == ' ' ? ev->data + 8 : ev->data + 7);
+	} else if (!strcmp(ev->data, "[CANCELLED]")) {
+		q->terminal = 3;
+	}
+	return 0;
+}
+
+/* Run a short operation without showing its narration. Returns 0 and fills q, or an exit
+ * status after printing why (hive unreachable, refused). Takes ownership of op. */
+static int run_quiet(struct cli *cli, struct json_object *op, struct quiet *q)
+{
+	struct rb_buf url = RB_BUF_INIT, auth = RB_BUF_INIT;
+	struct rb_http_resp resp;
+	struct rb_err err = RB_ERR_INIT;
+	const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
+	if (cli->token) {
+		rb_buf_addf(&auth, "Authorization: Bearer %s", cli->token);
+		headers[1] = auth.data;
+	}
+	rb_http_resp_init(&resp);
+	rb_buf_addf(&url, "%s/v1/jobs", cli->hive_url);
+	const char *body = rb_json_compact(op);
+	int rc = rb_http_request("POST", url.data, headers, body, strlen(body), 10000, 1 << 20, &resp,
+				 &err);
+	const char *job = NULL;
+	struct json_object *sub = NULL;
+	if (rc) {
+		fprintf(stderr, "rbee: cannot reach the hive at '%s': %s\n", cli->hive_url, err.msg);
+		rc = CLI_UNREACHABLE;
+	} else if (resp.status != 200 && resp.status != 201 && resp.status != 202) {
+		sub = rb_json_parse(resp.body.data, resp.body.len, NULL);
+		fprintf(stderr, "rbee: %s\n", str_or(sub, "error", "the hive refused the request"));
+		rc = resp.status == 400 ? CLI_USAGE : CLI_FAILED;
+	} else if (!(sub = rb_json_parse(resp.body.data, resp.body.len, NULL)) ||
+		   !(job = rb_json_str(sub, "job_id"))) {
+		fputs("rbee: the hive answered the submit without a job id\n", stderr);
+		rc = CLI_FAILED;
+	}
+	if (!rc) {
+		rb_buf_reset(&url);
+		rb_buf_addf(&url, "%s/v1/jobs/%s/stream", cli->hive_url, job);
+		rb_http_resp_release(&resp);
+		rb_http_resp_init(&resp);
+		headers[0] = "Accept: text/event-stream";
+		if (rb_http_request("GET", url.data, headers, NULL, 0, 60000, 16 << 20, &resp, &err)) {
+			fprintf(stderr, "rbee: cannot follow job '%s': %s\n", job, err.msg);
+			rc = CLI_UNREACHABLE;
+		} else {
+			struct rb_sse_parser p;
+			rb_sse_parser_init(&p, quiet_event, q);
+			rb_sse_parser_feed(&p, resp.body.data, resp.body.len);
+			rb_sse_parser_feed(&p, "\n\n", 2);
+			rb_sse_parser_release(&p);
+		}
+	}
+	json_object_put(sub);
+	json_object_put(op);
+	rb_http_resp_release(&resp);
+	rb_buf_release(&url);
+	rb_buf_release(&auth);
+	return rc;
+}
+
+/* ---- commands ---- */
+
+static struct json_object *op_with_id(const char *name, const char *id)
+{
+	struct json_object *op = cli_op_new(name);
+	if (id)
+		rb_json_add_str(op, "worker_id", id);
+	return op;
+}
+
+static int cmd_available(struct cli *cli, const char *id)
+{
+	(void)id;
+	return cli_run_job(cli, op_with_id("worker_catalog_list", NULL), render_catalog);
+}
+
+static int cmd_list(struct cli *cli, const char *id)
+{
+	(void)id;
+	return cli_run_job(cli, op_with_id("worker_list_installed", NULL), render_installed_list);
+}
+
+static int cmd_get(struct cli *cli, const char *id)
+{
+	struct quiet q = { NULL, NULL, 0 };
+	int rc = run_quiet(cli, op_with_id("worker_installed_get", id), &q);
+	if (!rc && q.terminal == 1 && q.data) {
+		if (cli->json)
+			puts(json_object_to_json_string_ext(q.data, JSON_C_TO_STRING_PRETTY |
+								    JSON_C_TO_STRING_NOSLASHESCAPE));
+		else
+			render_installed(cli, q.data);
+	} else if (!rc && q.terminal == 2 && q.error && strstr(q.error, "is not installed")) {
+		rc = cli_run_job(cli, op_with_id("worker_catalog_get", id), render_entry);
+	} else if (!rc) {
+		fprintf(stderr, "rbee: %s\n", q.error ? q.error : "the job ended without a result");
+		rc = CLI_FAILED;
+	}
+	json_object_put(q.data);
+	free(q.error);
+	return rc;
+}
+
+static int cmd_install(struct cli *cli, const char *id)
+{
+	return cli_run_job(cli, op_with_id("worker_install", id), render_installed);
+}
+
+/* The hive's narration already said "removed worker 'x'"; --json still prints the result. */
+static void render_removed(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	(void)res;
+}
+
+static int cmd_remove(struct cli *cli, const char *id)
+{
+	return cli_run_job(cli, op_with_id("worker_remove", id), render_removed);
+}
+
+static int cmd_verify(struct cli *cli, const char *id)
+{
+	return cli_run_job(cli, op_with_id("worker_verify", id), render_verify);
+}
+
+static const struct subcmd subcmds[] = {
+	{ "available", "catalog", "", "list the workers the catalog offers", cmd_available },
+	{ "list", "ls", "", "list the workers installed on the hive", cmd_list },
+	{ "get", "show", "<id>", "show an installed worker, or else its catalog entry", cmd_get },
+	{ "download", "install", "<id>",
+	  "fetch, build and install a worker from its catalog PKGBUILD; the build output streams "
+	  "as it comes and Ctrl-C cancels the build", cmd_install },
+	{ "remove", "rm", "<id>", "remove an installed worker (refused while it runs)", cmd_remove },
+	{ "verify", NULL, "<id>",
+	  "check an installed worker: binary, ELF machine, libraries, --version probe, sha256, and "
+	  "the backend's own checks (exit status 1 when one fails)", cmd_verify },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static void subcmd_usage(const struct subcmd *s, FILE *out)
+{
+	fprintf(out, "usage: rbee worker %s%s%s%s%s\n\n  %s\n\noptions: --json, --hive URL\n", s->name,
+		s->alias ? " | " : "", s->alias ? s->alias : "", s->args[0] ? " " : "", s->args, s->help);
+}
+
+static bool is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help");
+}
+
+static int run_subcmd(struct cli *cli, const struct subcmd *s, int argc, char **argv)
+{
+	const char *id = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			subcmd_usage(s, stdout);
+			return CLI_OK;
+		}
+		if (argv[i][0] == '-' || id || !s->args[0]) {
+			fprintf(stderr, "rbee: unexpected argument '%s' for 'rbee worker %s'\n\n", argv[i],
+				s->name);
+			subcmd_usage(s, stderr);
+			return CLI_USAGE;
+		}
+		id = argv[i];
+	}
+	if (s->args[0] && !id) {
+		fprintf(stderr, "rbee: 'rbee worker %s' needs a worker id\n\n", s->name);
+		subcmd_usage(s, stderr);
+		return CLI_USAGE;
+	}
+	return s->run(cli, id);
+}
+
+int cli_worker(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	const char *sub = argv[1];
+	if (is_help(sub)) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	if (!strcmp(sub, "spawn"))
+		return cli_worker_spawn(cli, argc - 1, argv + 1);
+	if (!strcmp(sub, "process"))
+		return cli_worker_process(cli, argc - 1, argv + 1);
+	if (!strcmp(sub, "logs"))
+		return cli_worker_logs(cli, argc - 1, argv + 1);
+	for (const struct subcmd *s = subcmds; s->name; s++)
+		if (!strcmp(sub, s->name) || (s->alias && !strcmp(sub, s->alias)))
+			return run_subcmd(cli, s, argc - 1, argv + 1);
+	fprintf(stderr, "rbee: unknown worker command '%s'\n\n", sub);
+	usage(stderr);
+	return CLI_USAGE;
+}

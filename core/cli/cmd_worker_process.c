@@ -1,0 +1,422 @@
+/*
+ * cmd_worker_process.c - `rbee worker spawn | process | logs`: starting workers, the hive's
+ * process registry, and worker logs.
+ *
+ *   spawn --model <id> --worker <cpu|cuda|metal|id> [--device N]   worker_spawn
+ *   process list | ls                                              worker_process_list
+ *   process get | show <pid>                                       worker_process_get
+ *   process delete | rm | stop <pid>                               worker_process_delete
+ *   logs <worker-id> [--tail N] [--follow]     GET /v1/workers/{id}/logs (SSE when following)
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <curl/curl.h>
+
+#include "cli.h"
+#include "rb_buf.h"
+#include "rb_http.h"
+#include "rb_json.h"
+#include "rb_sse.h"
+
+#define LOG_MAX_BYTES (64u << 20)
+
+static bool is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help");
+}
+
+static const char *str_or(struct json_object *o, const char *key, const char *def)
+{
+	const char *s = rb_json_str(o, key);
+	return s && *s ? s : def;
+}
+
+/* "--name value" or "--name=value"; advances *i past what it used. NULL when not this option. */
+static const char *option(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+	size_t n = strlen(name);
+	const char *a = argv[*i];
+	*missing = false;
+	if (!strncmp(a, name, n) && a[n] == '=')
+		return a + n + 1;
+	if (strcmp(a, name))
+		return NULL;
+	if (*i + 1 >= argc) {
+		*missing = true;
+		return NULL;
+	}
+	return argv[++*i];
+}
+
+static int parse_u32(const char *what, const char *v, unsigned long max, unsigned long *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long x = strtoul(v, &end, 10);
+	if (!*v || *v == '-' || *end || errno || x > max) {
+		fprintf(stderr, "rbee: invalid %s '%s': give a whole number from 0 to %lu\n", what, v,
+			max);
+		return -1;
+	}
+	*out = x;
+	return 0;
+}
+
+static const char *uptime(long long s, char *buf, size_t len)
+{
+	if (s < 0)
+		snprintf(buf, len, "-");
+	else if (s >= 86400)
+		snprintf(buf, len, "%lldd%02lldh", s / 86400, s / 3600 % 24);
+	else if (s >= 3600)
+		snprintf(buf, len, "%lldh%02lldm", s / 3600, s / 60 % 60);
+	else if (s >= 60)
+		snprintf(buf, len, "%lldm%02llds", s / 60, s % 60);
+	else
+		snprintf(buf, len, "%llds", s);
+	return buf;
+}
+
+/* ---- spawn ------------------------------------------------------------------------------- */
+
+static void spawn_usage(FILE *out)
+{
+	fputs("usage: rbee worker spawn --model <id> --worker <cpu|cuda|metal|id> [--device N]\n"
+	      "\n"
+	      "Start an installed worker with a downloaded model on one device and wait until it\n"
+	      "answers its health check. --worker names a backend (the first installed worker of\n"
+	      "that type) or an installed worker id; --device is the backend's device number\n"
+	      "(default 0, see 'rbee hive devices').\n",
+	      out);
+}
+
+static void render_spawn(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	printf("worker %s is %s\n", str_or(res, "worker_id", "?"), str_or(res, "status", "?"));
+	printf("  pid      %lld\n", (long long)rb_json_int(res, "pid", 0));
+	printf("  url      %s\n", str_or(res, "url", "-"));
+	printf("  model    %s\n", str_or(res, "model", "-"));
+	printf("  device   %s %lld (%s)\n", str_or(res, "backend", "?"),
+	       (long long)rb_json_int(res, "device", 0), str_or(res, "device_id", "-"));
+	printf("  log      %s\n", str_or(res, "log_path", "-"));
+}
+
+int cli_worker_spawn(struct cli *cli, int argc, char **argv)
+{
+	const char *model = NULL, *worker = NULL, *device = NULL;
+	for (int i = 1; i < argc; i++) {
+		bool missing;
+		const char *v;
+		if (is_help(argv[i])) {
+			spawn_usage(stdout);
+			return CLI_OK;
+		} else if ((v = option(argc, argv, &i, "--model", &missing))) {
+			model = v;
+		} else if ((v = option(argc, argv, &i, "--worker", &missing))) {
+			worker = v;
+		} else if ((v = option(argc, argv, &i, "--device", &missing))) {
+			device = v;
+		} else {
+			if (missing)
+				fprintf(stderr, "rbee: '%s' needs a value\n\n", argv[i]);
+			else
+				fprintf(stderr, "rbee: unexpected argument '%s'\n\n", argv[i]);
+			spawn_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	unsigned long dev = 0;
+	if (!model || !worker) {
+		fprintf(stderr, "rbee: 'rbee worker spawn' needs --model and --worker\n\n");
+		spawn_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (device && parse_u32("device", device, 0xffffffffUL, &dev))
+		return CLI_USAGE;
+	struct json_object *op = cli_op_new("worker_spawn");
+	rb_json_add_str(op, "model", model);
+	rb_json_add_str(op, "worker", worker);
+	rb_json_add_int(op, "device", (int64_t)dev);
+	return cli_run_job(cli, op, render_spawn);
+}
+
+/* ---- process ----------------------------------------------------------------------------- */
+
+static void process_usage(FILE *out)
+{
+	fputs("usage: rbee worker process <command>\n"
+	      "\n"
+	      "  list | ls                  workers this hive spawned, with state, memory, uptime\n"
+	      "  get | show <pid>           one worker\n"
+	      "  delete | rm | stop <pid>   stop a worker: SIGTERM to its process group, SIGKILL\n"
+	      "                             after the hive's grace period\n"
+	      "\n"
+	      "Only pids this hive spawned are accepted.\n",
+	      out);
+}
+
+static void render_list(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	struct json_object *arr;
+	if (!json_object_object_get_ex(res, "workers", &arr) || !json_object_array_length(arr)) {
+		puts("no workers (start one with 'rbee worker spawn')");
+		return;
+	}
+	static const char *const head[] = { "WORKER", "PID", "STATE", "MODEL", "DEVICE", "PORT",
+					    "UPTIME", "RSS", NULL };
+	struct cli_table *t = cli_table_new(head);
+	for (size_t i = 0; i < json_object_array_length(arr); i++) {
+		struct json_object *w = json_object_array_get_idx(arr, i);
+		char pid[16] = "-", dev[96], port[8] = "-", up[32], rss[32] = "-";
+		if (rb_json_int(w, "pid", 0) > 0)
+			snprintf(pid, sizeof(pid), "%lld", (long long)rb_json_int(w, "pid", 0));
+		if (rb_json_int(w, "port", 0) > 0)
+			snprintf(port, sizeof(port), "%lld", (long long)rb_json_int(w, "port", 0));
+		snprintf(dev, sizeof(dev), "%s:%lld", str_or(w, "backend", "?"),
+			 (long long)rb_json_int(w, "device", 0));
+		if (rb_json_int(w, "rss_bytes", -1) >= 0)
+			cli_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss,
+					sizeof(rss));
+		const char *row[] = { str_or(w, "worker_id", "?"), pid, str_or(w, "state", "?"),
+				      str_or(w, "model", "-"), dev, port,
+				      uptime(rb_json_int(w, "uptime_s", -1), up, sizeof(up)), rss,
+				      NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+}
+
+static void render_one(struct cli *cli, struct json_object *w)
+{
+	(void)cli;
+	char up[32], rss[32] = "-";
+	if (rb_json_int(w, "rss_bytes", -1) >= 0)
+		cli_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss, sizeof(rss));
+	printf("worker     %s\n", str_or(w, "worker_id", "?"));
+	printf("state      %s\n", str_or(w, "state", "?"));
+	if (rb_json_str(w, "reason"))
+		printf("reason     %s\n", rb_json_str(w, "reason"));
+	printf("pid        %lld\n", (long long)rb_json_int(w, "pid", 0));
+	printf("url        %s\n", str_or(w, "url", "-"));
+	printf("model      %s\n", str_or(w, "model", "-"));
+	printf("device     %s %lld (%s)\n", str_or(w, "backend", "?"),
+	       (long long)rb_json_int(w, "device", 0), str_or(w, "device_id", "-"));
+	printf("installed  %s\n", str_or(w, "installed_worker", "-"));
+	printf("started    %s\n", str_or(w, "started_at", "-"));
+	printf("uptime     %s\n", uptime(rb_json_int(w, "uptime_s", -1), up, sizeof(up)));
+	printf("rss        %s\n", rss);
+	printf("log        %s\n", str_or(w, "log_path", "-"));
+}
+
+static void render_delete(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	printf("worker %s (pid %lld) %s%s%s\n", str_or(res, "worker_id", "?"),
+	       (long long)rb_json_int(res, "pid", 0), str_or(res, "status", "stopped"),
+	       rb_json_str(res, "exit") ? ": " : "", str_or(res, "exit", ""));
+}
+
+static int pid_command(struct cli *cli, const char *op_name, const char *pid_arg,
+		       cli_render_fn render)
+{
+	unsigned long pid;
+	if (parse_u32("pid", pid_arg, 0x3fffffffUL, &pid))
+		return CLI_USAGE;
+	struct json_object *op = cli_op_new(op_name);
+	rb_json_add_int(op, "pid", (int64_t)pid);
+	return cli_run_job(cli, op, render);
+}
+
+int cli_worker_process(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2 || is_help(argv[1])) {
+		process_usage(argc < 2 ? stderr : stdout);
+		return argc < 2 ? CLI_USAGE : CLI_OK;
+	}
+	const char *sub = argv[1];
+	bool list = !strcmp(sub, "list") || !strcmp(sub, "ls");
+	bool get = !strcmp(sub, "get") || !strcmp(sub, "show");
+	bool del = !strcmp(sub, "delete") || !strcmp(sub, "rm") || !strcmp(sub, "stop");
+	if (argc > 2 && is_help(argv[2])) {
+		process_usage(stdout);
+		return CLI_OK;
+	}
+	if (list && argc == 2)
+		return cli_run_job(cli, cli_op_new("worker_process_list"), render_list);
+	if ((get || del) && argc == 3)
+		return pid_command(cli, get ? "worker_process_get" : "worker_process_delete", argv[2],
+				   get ? render_one : render_delete);
+	if (list || get || del)
+		fprintf(stderr, "rbee: 'rbee worker process %s' %s\n\n", sub,
+			list ? "takes no arguments" : "needs exactly one pid");
+	else
+		fprintf(stderr, "rbee: unknown process command '%s'\n\n", sub);
+	process_usage(stderr);
+	return CLI_USAGE;
+}
+
+/* ---- logs -------------------------------------------------------------------------------- */
+
+static void logs_usage(FILE *out)
+{
+	fputs("usage: rbee worker logs <worker-id> [--tail N] [--follow]\n"
+	      "\n"
+	      "Print the last N lines (default 100) of a worker's log, read through the hive.\n"
+	      "--follow (-f) keeps printing new lines until the worker ends or Ctrl-C.\n",
+	      out);
+}
+
+/* Error body of a failed hive request: its "error" text, else the raw body. */
+static int hive_error(const char *url, long status, const char *body)
+{
+	struct rb_err e = RB_ERR_INIT;
+	struct json_object *o = rb_json_parse(body, strlen(body), &e);
+	const char *msg = o ? rb_json_str(o, "error") : NULL;
+	fprintf(stderr, "rbee: %s (HTTP %ld from '%s')\n", msg ? msg : body, status, url);
+	json_object_put(o);
+	return CLI_FAILED;
+}
+
+static int logs_tail(struct cli *cli, const char *url)
+{
+	(void)cli;
+	struct rb_http_resp r;
+	struct rb_err err = RB_ERR_INIT;
+	rb_http_resp_init(&r);
+	int rc = CLI_OK;
+	if (rb_http_request("GET", url, NULL, NULL, 0, 60000, LOG_MAX_BYTES, &r, &err)) {
+		fprintf(stderr, "rbee: %s\n", err.msg);
+		rc = err.code == RB_EUNAVAIL ? CLI_UNREACHABLE : CLI_FAILED;
+	} else if (r.status != 200) {
+		rc = hive_error(url, r.status, r.body.data);
+	} else {
+		fwrite(r.body.data, 1, r.body.len, stdout);
+	}
+	rb_http_resp_release(&r);
+	return rc;
+}
+
+struct follow {
+	struct rb_sse_parser parser;
+	struct rb_buf body;   /* a non-stream (error) answer */
+	long status;
+	bool ended;
+};
+
+static int on_log_event(void *arg, const struct rb_sse_event *ev)
+{
+	struct follow *f = arg;
+	if (!strcmp(ev->type, "end")) {
+		fprintf(stderr, "rbee: %s\n", ev->data);
+		f->ended = true;
+		return 0;
+	}
+	fwrite(ev->data, 1, ev->data_len, stdout);
+	fputc('\n', stdout);
+	fflush(stdout);
+	return 0;
+}
+
+static size_t on_log_bytes(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct follow *f = arg;
+	size_t n = size * nmemb;
+	if (f->status && f->status != 200)
+		rb_buf_add(&f->body, p, n);
+	else
+		rb_sse_parser_feed(&f->parser, p, n);
+	return n;
+}
+
+static size_t on_log_header(char *p, size_t size, size_t nmemb, void *arg)
+{
+	struct follow *f = arg;
+	long a, b, code;
+	if (sscanf(p, "HTTP/%ld.%ld %ld", &a, &b, &code) == 3 || sscanf(p, "HTTP/%ld %ld", &a, &code) == 2)
+		f->status = code;
+	return size * nmemb;
+}
+
+static int logs_follow(const char *url)
+{
+	struct follow f = { .status = 0 };
+	rb_buf_init(&f.body);
+	rb_sse_parser_init(&f.parser, on_log_event, &f);
+	CURL *h = curl_easy_init();
+	if (!h) {
+		fprintf(stderr, "rbee: cannot start an HTTP client\n");
+		return CLI_FAILED;
+	}
+	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_log_bytes);
+	curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
+	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_log_header);
+	curl_easy_setopt(h, CURLOPT_HEADERDATA, &f);
+	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
+	CURLcode cc = curl_easy_perform(h);
+	int rc = CLI_OK;
+	if (cc != CURLE_OK && f.status == 0) {
+		fprintf(stderr, "rbee: cannot reach '%s': %s\n", url, curl_easy_strerror(cc));
+		rc = CLI_UNREACHABLE;
+	} else if (f.status != 200) {
+		rc = hive_error(url, f.status, f.body.data);
+	} else if (!f.ended) {
+		fprintf(stderr, "rbee: the log stream ended early%s%s\n", cc ? ": " : "",
+			cc ? curl_easy_strerror(cc) : "");
+		rc = CLI_FAILED;
+	}
+	curl_easy_cleanup(h);
+	rb_sse_parser_release(&f.parser);
+	rb_buf_release(&f.body);
+	return rc;
+}
+
+int cli_worker_logs(struct cli *cli, int argc, char **argv)
+{
+	const char *id = NULL, *tail = NULL;
+	bool follow = false;
+	for (int i = 1; i < argc; i++) {
+		bool missing;
+		const char *v;
+		if (is_help(argv[i])) {
+			logs_usage(stdout);
+			return CLI_OK;
+		} else if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f")) {
+			follow = true;
+		} else if ((v = option(argc, argv, &i, "--tail", &missing)) ||
+			   (v = option(argc, argv, &i, "-n", &missing))) {
+			tail = v;
+		} else if (!missing && argv[i][0] != '-' && !id) {
+			id = argv[i];
+		} else {
+			fprintf(stderr, missing ? "rbee: '%s' needs a value\n\n"
+						: "rbee: unexpected argument '%s'\n\n", argv[i]);
+			logs_usage(stderr);
+			return CLI_USAGE;
+		}
+	}
+	unsigned long n = 100;
+	if (!id) {
+		fprintf(stderr, "rbee: 'rbee worker logs' needs a worker id (see 'rbee worker process "
+			"list')\n\n");
+		logs_usage(stderr);
+		return CLI_USAGE;
+	}
+	if (tail && parse_u32("--tail", tail, 100000, &n))
+		return CLI_USAGE;
+	char *esc = curl_easy_escape(NULL, id, 0);
+	struct rb_buf url = RB_BUF_INIT;
+	rb_buf_addf(&url, "%s/v1/workers/%s/logs?tail=%lu%s", cli->hive_url, esc ? esc : id, n,
+		    follow ? "&follow=1" : "");
+	curl_free(esc);
+	int rc = follow ? logs_follow(url.data) : logs_tail(cli, url.data);
+	rb_buf_release(&url);
+	return rc;
+}

@@ -1,0 +1,101 @@
+/*
+ * build.h - running a PKGBUILD's code: the build sandbox and the prepare/build/check/package
+ * phases, with their output streamed line by line into the job's narration and build.log.
+ *
+ * The sandbox is what keeps a PKGBUILD from the hive's power:
+ *   - the environment starts from rb_env_from_environ_scrubbed() (no hive secrets);
+ *   - when the hive runs as root, every command runs as an unprivileged user (RBEE_BUILD_USER,
+ *     default "nobody") with its supplementary groups dropped;
+ *   - commands that need no network (extraction, build, check, package) run in a new network
+ *     namespace with nothing but a down loopback, where the kernel allows it (root: CAP_SYS_ADMIN;
+ *     otherwise an unprivileged user namespace). Where it does not, the job says so once.
+ * See docs/INSTALL-PIPELINE.md.
+ */
+#ifndef RB_BUILD_H
+#define RB_BUILD_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "host.h"
+#include "rb_buf.h"
+#include "pkgbuild.h"
+#include "rb_err.h"
+
+struct rb_job;
+
+struct rb_sandbox {
+	bool drop;             /* run children as uid/gid (the hive is root) */
+	uid_t uid;
+	gid_t gid;
+	char user[64];         /* the build user's name, for narration */
+	bool netns;            /* children that need no network get a network namespace */
+	bool userns;           /* ... through an unprivileged user namespace (hive not root) */
+	char uid_map[48];      /* "1000 1000 1": written by the child into /proc/self/uid_map */
+	char gid_map[48];
+	char no_netns_why[160]; /* when !netns: why not ("unshare: Operation not permitted") */
+};
+
+/* Decide how builds run on this node: which user, and whether a network namespace works
+ * (probed once per process with a short-lived child). Fails only when the hive is root and
+ * the build user does not exist. */
+int rb_sandbox_init(struct rb_sandbox *sb, struct rb_err *err);
+
+/* True when the build user can enter and write `dir` (every ancestor searchable by it). */
+bool rb_sandbox_can_reach(const struct rb_sandbox *sb, const char *dir);
+
+/* chown -R to uid:gid without following symlinks. */
+int rb_sandbox_chown_r(const char *path, uid_t uid, gid_t gid, struct rb_err *err);
+
+/* Where a build's output goes: the job's narration, build.log, and a tail for error messages. */
+#define RB_BUILD_TAIL_LINES 6
+struct rb_build_log {
+	struct rb_job *job; /* may be NULL (no narration) */
+	int fd;             /* build.log, or -1 */
+	char tail[RB_BUILD_TAIL_LINES][200];
+	int ntail, next;
+};
+void rb_build_log_init(struct rb_build_log *log, struct rb_job *job, int fd);
+/* One line of child output: narrated, appended to build.log, remembered in the tail. */
+void rb_build_log_line(struct rb_build_log *log, const char *line, size_t len);
+/* One line of the pipeline's own narration (also into build.log, not into the tail). */
+void rb_build_log_say(struct rb_build_log *log, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+/* The last lines of child output joined with " | ", "" when there were none. */
+void rb_build_log_tail(const struct rb_build_log *log, char *out, size_t outlen);
+/* Forget the tail (before each command, so an error shows that command's output only). */
+void rb_build_log_reset_tail(struct rb_build_log *log);
+
+/* Run argv in the sandbox (network only when `network`), output streamed into `log`, the
+ * child registered with the job so a cancel stops it. Returns 0 on exit status 0; otherwise
+ * RB_EIO "<what> failed (exited with status 2)", RB_ECANCELLED, or a start error. */
+int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool network,
+		 const char *const *argv, const char *const *envp, const char *cwd, const char *what,
+		 struct rb_err *err);
+
+/* Run argv in the sandbox with a time limit, capturing stdout+stderr (at most `max` bytes) -
+ * for short probes such as `ldd` or `<worker> --version`. Returns rb_proc_pump's result. */
+int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *const *argv,
+		       const char *const *envp, int timeout_ms, struct rb_buf *out, size_t max,
+		       int *status, struct rb_err *err);
+
+/* The directories of one build (makepkg's names). */
+struct rb_build_dirs {
+	const char *startdir; /* holds PKGBUILD and the downloaded sources */
+	const char *srcdir;   /* $startdir/src: extracted sources, the phases' working directory */
+	const char *pkgdir;   /* $startdir/pkg: what package() installs into */
+	const char *home;     /* HOME for the build user when the hive drops privileges, else NULL */
+};
+
+/*
+ * Run one phase: `bash -e` sources $startdir/PKGBUILD, enters $srcdir and calls the function,
+ * with srcdir pkgdir startdir pkgname pkgver pkgrel CARCH set on top of `env`. prepare() keeps
+ * the network (it is where PKGBUILDs fetch dependencies, e.g. `cargo fetch`); build, check and
+ * package get none. A failure reads "build() failed (exited with status 2); last output: ...".
+ */
+int rb_build_phase(struct rb_build_log *log, const struct rb_sandbox *sb, const struct rb_env *env,
+		   const struct rb_build_dirs *dirs, const struct rb_pkgbuild *pb, enum rb_pkg_fn fn,
+		   struct rb_err *err);
+
+#endif

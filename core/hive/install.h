@@ -1,0 +1,32 @@
+/*
+ * install.h - the worker_install pipeline: catalog entry -> PKGBUILD -> sources -> build
+ * phases -> package tree -> verify -> atomic install into RBEE_HOME/workers/<id>/.
+ *
+ * Stages are narrated and reported as `progress` events: fetching, verifying, building,
+ * packaging, installing. Everything is built under hive->paths.staging (same filesystem as
+ * paths.workers) and reaches workers/<id> by one rename at the very end; an earlier install of
+ * the id is swapped out by the same rename (RENAME_EXCHANGE where the filesystem has it) and
+ * only then deleted. A failure or cancel at any point removes the staging directory and leaves
+ * an earlier install untouched. Installs and removals of one id exclude each other (flock).
+ * See docs/INSTALL-PIPELINE.md for the whole story, including the build sandbox.
+ */
+#ifndef RB_INSTALL_H
+#define RB_INSTALL_H
+
+#include <json-c/json.h>
+
+#include "rb_err.h"
+
+struct rb_job;
+
+/* Install catalog worker `id`. On success *result is the installed record (metadata.json)
+ * with the verify report under "verify". Refuses before fetching anything when the entry's
+ * platforms/architectures exclude this node or its backend is not available here. */
+int rb_install_worker(struct rb_job *job, const char *id, struct json_object **result,
+		      struct rb_err *err);
+
+/* Operation handler (op_workers.c), a row of the table in ops.c. worker_install {worker_id}:
+ * `event: data` with the installed record and its verify report. */
+int rb_op_worker_install(struct rb_job *job, struct json_object *req, struct rb_err *err);
+
+#endif

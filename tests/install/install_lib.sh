@@ -1,0 +1,38 @@
+# install_lib.sh - helpers for the install tests; source after tests/lib.sh.
+#
+#   start_source_server             python's http.server on a free port serving $T/www, which
+#                                   holds the test worker's tarball; sets SOURCE_URL, SOURCE_PORT
+#   make_test_catalog DIR           the test catalog (tests/worker_fixtures) written into DIR
+#   install_stream ID               run worker_install for ID, print the whole stream
+#   assert_nothing_installed ID     no workers/ID, and nothing left in staging
+FIXTURES="$RBEE_SRC/tests/worker_fixtures"
+
+start_source_server() {
+	mkdir -p "$T/www"
+	cp "$RBEE_TEST_BIN/rbee-test-worker-1.0.tar.gz" "$T/www/"
+	python3 -u -m http.server 0 --bind 127.0.0.1 --directory "$T/www" >"$T/www.log" 2>&1 &
+	track $!
+	WAIT_S=10 wait_for grep -q 'port [0-9]' "$T/www.log" || fail "http.server did not start"
+	SOURCE_PORT=$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$T/www.log" | head -1)
+	SOURCE_URL="http://127.0.0.1:$SOURCE_PORT"
+	wait_for curl -sf "$SOURCE_URL/rbee-test-worker-1.0.tar.gz" -o /dev/null ||
+		fail "http.server does not serve the tarball"
+}
+
+make_test_catalog() {
+	bash "$FIXTURES/make_catalog.sh" "$1" "$SOURCE_URL" "$SOURCE_PORT"
+}
+
+install_stream() {
+	run_job "{\"operation\":\"worker_install\",\"worker_id\":\"$1\"}"
+}
+
+assert_nothing_installed() {
+	[ ! -e "$RBEE_HOME/workers/$1" ] || fail "'workers/$1' exists after a failed install"
+	ok "nothing installed for $1"
+	local left
+	left=$(find "$RBEE_HOME/staging" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
+	assert_eq "$left" 0 "staging is empty after the failed install of $1"
+	left=$(find /var/tmp /tmp -maxdepth 1 -name "rbee-build-$1-*" 2>/dev/null | wc -l)
+	assert_eq "$left" 0 "no build directory of $1 left outside staging"
+}
