@@ -1,0 +1,244 @@
+/*
+ * cmd_model.c - `rbee model ...`: the hive's model catalog (SPEC sections 6 and 9).
+ *
+ *   download <id>          model_download (a progress bar on a TTY; Ctrl-C cancels, and the
+ *                          next download resumes where it stopped)
+ *   list | ls              model_list
+ *   get | show <id>        model_get
+ *   delete | rm <id>       model_delete
+ */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+#include "rb_json.h"
+
+static void usage(FILE *out)
+{
+	fputs("usage: rbee model <command> [args]\n"
+	      "\n"
+	      "  download <id>         download a model from the Hugging Face hub into the hive\n"
+	      "  list | ls             the models the hive has (and unfinished downloads)\n"
+	      "  get | show <id>       one model: file, size, sha256, GGUF facts\n"
+	      "  delete | rm <id>      delete a model, or an unfinished download of it\n"
+	      "\n"
+	      "ids: 'org/repo' (the hive picks a GGUF file by quantization: Q4_K_M, Q5_K_M, Q4_0,\n"
+	      "     Q5_0, Q8_0, F16, else the smallest) or 'org/repo:file.gguf' (that file)\n"
+	      "the hive uses HF_ENDPOINT (default https://huggingface.co) and HF_TOKEN from its own\n"
+	      "environment\n"
+	      "\n"
+	      "options: --json (print the result JSON only), --hive URL, --help\n",
+	      out);
+}
+
+struct subcmd {
+	const char *name, *alias;
+	const char *args; /* "" or "<id>" */
+	const char *help;
+	int (*run)(struct cli *cli, const char *id);
+};
+
+static const char *str_or(struct json_object *o, const char *key, const char *def)
+{
+	const char *s = rb_json_str(o, key);
+	return s && *s ? s : def;
+}
+
+/* "6.74B", "125.0M", or NULL when unknown. */
+static const char *params_str(struct json_object *m, char *buf, size_t len)
+{
+	int64_t n = rb_json_int(m, "parameter_count", 0);
+	if (n <= 0)
+		return NULL;
+	if (n >= 1000000000)
+		snprintf(buf, len, "%.2fB", (double)n / 1e9);
+	else if (n >= 1000000)
+		snprintf(buf, len, "%.1fM", (double)n / 1e6);
+	else
+		snprintf(buf, len, "%" PRId64, n);
+	return buf;
+}
+
+static const char *int_str(struct json_object *m, const char *key, char *buf, size_t len)
+{
+	int64_t n = rb_json_int(m, key, 0);
+	if (n <= 0)
+		return NULL;
+	snprintf(buf, len, "%" PRId64, n);
+	return buf;
+}
+
+/* ---- renderers ---- */
+
+static void render_list(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	struct json_object *list = NULL;
+	json_object_object_get_ex(res, "models", &list);
+	static const char *const hdr[] = { "ID", "STATUS", "QUANT", "ARCH", "PARAMS", "CONTEXT",
+					   "SIZE", "ADDED", NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	size_t n = list && json_object_is_type(list, json_type_array) ?
+		   json_object_array_length(list) : 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *m = json_object_array_get_idx(list, i);
+		char size[32], params[32], ctx[32];
+		cli_human_bytes((unsigned long long)rb_json_int(m, "size", 0), size, sizeof(size));
+		const char *row[] = { rb_json_str(m, "id"), rb_json_str(m, "status"),
+				      rb_json_str(m, "quantization"), rb_json_str(m, "architecture"),
+				      params_str(m, params, sizeof(params)),
+				      int_str(m, "context_length", ctx, sizeof(ctx)), size,
+				      rb_json_str(m, "added_at"), NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	if (n == 0)
+		puts("(no models: download one with 'rbee model download <org/repo>')");
+}
+
+static void field(const char *label, const char *value)
+{
+	printf("%-15s %s\n", label, value && *value ? value : "-");
+}
+
+static void render_record(struct cli *cli, struct json_object *m)
+{
+	(void)cli;
+	char size[32], params[32], ctx[32], tensors[32], ver[32], sha[128];
+	unsigned long long bytes = (unsigned long long)rb_json_int(m, "size", 0);
+	cli_human_bytes(bytes, size, sizeof(size));
+	snprintf(size + strlen(size), sizeof(size) - strlen(size), " (%llu bytes)", bytes);
+	snprintf(sha, sizeof(sha), "%s%s", str_or(m, "sha256", "-"),
+		 rb_json_bool(m, "sha256_verified", false) ? " (verified against the hub)"
+							   : " (not verified: the hub announced none)");
+	bool gguf = !strcmp(str_or(m, "format", ""), "gguf");
+	field("id", rb_json_str(m, "id"));
+	field("name", rb_json_str(m, "name"));
+	field("status", str_or(m, "status", "ready"));
+	field("file", rb_json_str(m, "file"));
+	field("path", rb_json_str(m, "path"));
+	field("size", size);
+	field("sha256", sha);
+	field("format", gguf ? "GGUF" : "not GGUF (no facts read)");
+	if (gguf) {
+		field("architecture", rb_json_str(m, "architecture"));
+		field("parameters", params_str(m, params, sizeof(params)));
+		field("quantization", rb_json_str(m, "quantization"));
+		field("context length", int_str(m, "context_length", ctx, sizeof(ctx)));
+		field("tensors", int_str(m, "tensor_count", tensors, sizeof(tensors)));
+		field("gguf version", int_str(m, "gguf_version", ver, sizeof(ver)));
+	}
+	field("source", rb_json_str(m, "source_url"));
+	field("added at", rb_json_str(m, "added_at"));
+}
+
+static void render_deleted(struct cli *cli, struct json_object *res)
+{
+	(void)cli;
+	char freed[32];
+	cli_human_bytes((unsigned long long)rb_json_int(res, "freed_bytes", 0), freed, sizeof(freed));
+	printf("deleted model '%s' (%s freed)\n", str_or(res, "id", "?"), freed);
+}
+
+/* ---- commands ---- */
+
+static struct json_object *op_with(const char *name, const char *key, const char *id)
+{
+	struct json_object *op = cli_op_new(name);
+	if (id)
+		rb_json_add_str(op, key, id);
+	return op;
+}
+
+static int cmd_download(struct cli *cli, const char *id)
+{
+	return cli_run_job(cli, op_with("model_download", "model", id), render_record);
+}
+
+static int cmd_list(struct cli *cli, const char *id)
+{
+	(void)id;
+	return cli_run_job(cli, op_with("model_list", NULL, NULL), render_list);
+}
+
+static int cmd_get(struct cli *cli, const char *id)
+{
+	return cli_run_job(cli, op_with("model_get", "id", id), render_record);
+}
+
+static int cmd_delete(struct cli *cli, const char *id)
+{
+	return cli_run_job(cli, op_with("model_delete", "id", id), render_deleted);
+}
+
+static const struct subcmd subcmds[] = {
+	{ "download", NULL, "<id>",
+	  "download a model into the hive: 'org/repo' picks a GGUF by quantization preference,\n"
+	  "  'org/repo:file.gguf' takes that file. The sha256 is checked against the hub's before\n"
+	  "  the model is registered; Ctrl-C cancels and the next download resumes. A model\n"
+	  "  already present is returned at once", cmd_download },
+	{ "list", "ls", "", "list the hive's models, and unfinished downloads as 'partial'", cmd_list },
+	{ "get", "show", "<id>", "show one model: path, size, sha256 and its GGUF facts", cmd_get },
+	{ "delete", "rm", "<id>",
+	  "delete a model (or an unfinished download of it); refused while a worker uses it or\n"
+	  "  a download of it runs", cmd_delete },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
+static void subcmd_usage(const struct subcmd *s, FILE *out)
+{
+	fprintf(out, "usage: rbee model %s%s%s%s%s\n\n  %s\n\noptions: --json, --hive URL\n",
+		s->name, s->alias ? " | " : "", s->alias ? s->alias : "", s->args[0] ? " " : "",
+		s->args, s->help);
+}
+
+static bool is_help(const char *a)
+{
+	return !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help");
+}
+
+static int run_subcmd(struct cli *cli, const struct subcmd *s, int argc, char **argv)
+{
+	const char *id = NULL;
+	for (int i = 1; i < argc; i++) {
+		if (is_help(argv[i])) {
+			subcmd_usage(s, stdout);
+			return CLI_OK;
+		}
+		if (argv[i][0] == '-' || id || !s->args[0]) {
+			fprintf(stderr, "rbee: unexpected argument '%s' for 'rbee model %s'\n\n", argv[i],
+				s->name);
+			subcmd_usage(s, stderr);
+			return CLI_USAGE;
+		}
+		id = argv[i];
+	}
+	if (s->args[0] && !id) {
+		fprintf(stderr, "rbee: 'rbee model %s' needs a model id ('org/repo' or "
+			"'org/repo:file.gguf')\n\n", s->name);
+		subcmd_usage(s, stderr);
+		return CLI_USAGE;
+	}
+	return s->run(cli, id);
+}
+
+int cli_model(struct cli *cli, int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return CLI_USAGE;
+	}
+	if (is_help(argv[1])) {
+		usage(stdout);
+		return CLI_OK;
+	}
+	for (const struct subcmd *s = subcmds; s->name; s++)
+		if (!strcmp(argv[1], s->name) || (s->alias && !strcmp(argv[1], s->alias)))
+			return run_subcmd(cli, s, argc - 1, argv + 1);
+	fprintf(stderr, "rbee: unknown command 'rbee model %s'\n\n", argv[1]);
+	usage(stderr);
+	return CLI_USAGE;
+}
