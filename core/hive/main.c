@@ -22,6 +22,7 @@
 #include "rb_proc.h"
 #include "server.h"
 #include "topology.h"
+#include "workers.h"
 
 static int write_port_file(const struct rb_config *cfg)
 {
@@ -87,7 +88,8 @@ int main(int argc, char **argv)
 		rb_warn("%s; CPU topology and GPU locality will be missing", err.msg);
 
 	int rc = 1;
-	if (rb_backends_init(&hive, &err) || rb_jobs_init(&hive, &err) || rb_server_start(&hive, &err)) {
+	if (rb_backends_init(&hive, &err) || rb_jobs_init(&hive, &err) ||
+	    rb_workers_init(&hive, &err) || rb_server_start(&hive, &err)) {
 		rb_error("%s", err.msg);
 		goto out;
 	}
@@ -113,6 +115,8 @@ out:
 	/* Jobs first: cancelling them ends their streams, so the server can stop promptly. */
 	rb_jobs_shutdown(&hive);
 	rb_server_stop(&hive);
+	/* Workers last: no job can spawn one any more and no route reads the registry. */
+	rb_workers_shutdown(&hive);
 	rb_backends_free(&hive);
 	rb_topology_free(hive.topology);
 	rb_info("stopped");

@@ -1,57 +1,63 @@
 /*
  * ops.c - the operation table of POST /v1/jobs (SPEC section 4), and request validation.
  *
- * Every operation the wire format names is listed here, implemented or not, so nothing is
- * forgotten: a row whose handler is op_not_implemented answers "[ERROR] not implemented yet"
- * until the issue that owns it lands.
+ * Every operation the wire format names is listed here, with the fields checked at submit and
+ * the handler that runs in the job.
  */
 #include "ops.h"
 
 #include <string.h>
 
+#include "catalog.h"
 #include "hive.h"
+#include "install.h"
+#include "installed.h"
+#include "jobs.h"
+#include "models.h"
 #include "rb_fs.h"
 #include "rb_json.h"
+#include "spawn.h"
+#include "verify.h"
 
-/* Handlers, by the module that implements them. */
-
-static int op_not_implemented(struct rb_job *job, struct json_object *req, struct rb_err *err)
-{
-	(void)job;
-	return rb_err_set(err, RB_EUNAVAIL, "operation '%s' is not implemented yet in this hive",
-			  rb_json_str(req, "operation"));
-}
+/* Handlers are declared by the modules that implement them (included above). */
 
 #define ID(name) { name, RB_FIELD_ID, 1 }
 #define MODEL(name) { name, RB_FIELD_MODEL_ID, 1 }
 
 static const struct rb_op ops[] = {
-	{ "hive_check", { { 0 } }, NULL, op_not_implemented,
+	{ "hive_check", { { 0 } }, NULL, rb_op_hive_check,
 	  "self-test: backends, cache directory, catalog" },
-	{ "worker_catalog_list", { { 0 } }, NULL, op_not_implemented, "list the catalog's workers" },
-	{ "worker_catalog_get", { ID("worker_id") }, NULL, op_not_implemented,
+	{ "worker_catalog_list", { { 0 } }, NULL, rb_op_worker_catalog_list,
+	  "list the catalog's workers" },
+	{ "worker_catalog_get", { ID("worker_id") }, NULL, rb_op_worker_catalog_get,
 	  "show one catalog entry" },
-	{ "worker_install", { ID("worker_id") }, NULL, op_not_implemented,
+	{ "worker_install", { ID("worker_id") }, NULL, rb_op_worker_install,
 	  "build and install a worker from its PKGBUILD" },
-	{ "worker_list_installed", { { 0 } }, NULL, op_not_implemented, "list installed workers" },
-	{ "worker_installed_get", { ID("worker_id") }, NULL, op_not_implemented,
+	{ "worker_list_installed", { { 0 } }, NULL, rb_op_worker_list_installed,
+	  "list installed workers" },
+	{ "worker_installed_get", { ID("worker_id") }, NULL, rb_op_worker_installed_get,
 	  "show one installed worker" },
-	{ "worker_remove", { ID("worker_id") }, NULL, op_not_implemented,
+	{ "worker_remove", { ID("worker_id") }, NULL, rb_op_worker_remove,
 	  "remove an installed worker" },
-	{ "worker_verify", { ID("worker_id") }, NULL, op_not_implemented,
+	{ "worker_verify", { ID("worker_id") }, NULL, rb_op_worker_verify,
 	  "check an installed worker can run here" },
-	{ "worker_spawn", { MODEL("model"), { "worker", RB_FIELD_STRING, 1 }, { "device", RB_FIELD_U32, 0 } },
-	  NULL, op_not_implemented, "start a worker with a model on a device" },
-	{ "worker_process_list", { { 0 } }, NULL, op_not_implemented, "list running workers" },
-	{ "worker_process_get", { { "pid", RB_FIELD_U32, 1 } }, NULL, op_not_implemented,
-	  "show one running worker" },
-	{ "worker_process_delete", { { "pid", RB_FIELD_U32, 1 } }, NULL, op_not_implemented,
-	  "stop a running worker" },
-	{ "model_download", { MODEL("model") }, NULL, op_not_implemented,
+	{ "worker_spawn", { MODEL("model"), ID("worker"), { "device", RB_FIELD_U32, 0 } },
+	  NULL, rb_op_worker_spawn, "start a worker with a model on a device" },
+	{ "worker_process_list", { { 0 } }, NULL, rb_op_worker_process_list, "list running workers" },
+	{ "worker_process_get", { { "pid", RB_FIELD_U32, 1 } }, rb_op_worker_pid_validate,
+	  rb_op_worker_process_get, "show one running worker" },
+	{ "worker_process_delete", { { "pid", RB_FIELD_U32, 1 } }, rb_op_worker_pid_validate,
+	  rb_op_worker_process_delete, "stop a running worker" },
+	{ "model_download", { MODEL("model") }, NULL, rb_op_model_download,
 	  "download a model from the hub" },
-	{ "model_list", { { 0 } }, NULL, op_not_implemented, "list downloaded models" },
-	{ "model_get", { MODEL("id") }, NULL, op_not_implemented, "show one model" },
-	{ "model_delete", { MODEL("id") }, NULL, op_not_implemented, "delete a model" },
+	{ "model_list", { { 0 } }, NULL, rb_op_model_list, "list downloaded models" },
+	{ "model_get", { MODEL("id") }, NULL, rb_op_model_get, "show one model" },
+	{ "model_delete", { MODEL("id") }, NULL, rb_op_model_delete, "delete a model" },
+	/* Exists only with RBEE_ENABLE_TEST_OPS=1 (see jobs.h). */
+	{ "test_sleep",
+	  { { "seconds", RB_FIELD_U32, 1 }, { "lines", RB_FIELD_U32, 0 }, { "fail", RB_FIELD_STRING, 0 },
+	    { "stubborn", RB_FIELD_U32, 0 } },
+	  rb_op_test_validate, rb_op_test_sleep, "test only: run a 'sleep' child, narrating" },
 	{ NULL, { { 0 } }, NULL, NULL, NULL },
 };
 

@@ -7,6 +7,7 @@
 #ifndef RB_TOPOLOGY_H
 #define RB_TOPOLOGY_H
 
+
 #include "rb_err.h"
 
 /* Returns an hwloc_topology_t, or NULL with *err set. */
