@@ -8,6 +8,7 @@ packages=(
 	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libhwloc-dev libssl-dev hwloc
 	libcmocka-dev jq curl python3 procps iproute2 util-linux
 	tar gzip xz-utils zstd bzip2 unzip
+	wrk bc
 )
 
 missing=()

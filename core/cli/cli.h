@@ -58,6 +58,23 @@ int cli_worker_logs(struct cli *cli, int argc, char **argv);
 /* `rbee hive check`: runs the hive_check operation (client.c). */
 int cli_hive_check(struct cli *cli, int argc, char **argv);
 
+/* One command of a `rbee <group>` level: `name | alias [args]`. `args` is "" (no argument) or
+ * a placeholder such as "<id>" (exactly one argument). */
+struct cli_subcmd {
+	const char *name, *alias;
+	const char *args;
+	const char *help;
+	int (*run)(struct cli *cli, const char *arg);
+};
+/* Run argv[1] of a group from its table (argv[0] is the group's name): --help at both levels,
+ * usage errors for unknown commands and missing or extra arguments (`arg_what` says what the
+ * argument is: "a worker id"). Returns the command's exit status. */
+int cli_subcmd_dispatch(struct cli *cli, const char *group, const struct cli_subcmd *table,
+			void (*usage)(FILE *out), const char *arg_what, int argc, char **argv);
+bool cli_is_help(const char *arg);
+/* A string field of a JSON object, or `def` when absent. */
+const char *cli_str_or(struct json_object *obj, const char *key, const char *def);
+
 /* Print usage for a level on `out`. */
 void cli_usage_main(FILE *out);
 

@@ -18,12 +18,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-static const char *str_or(struct json_object *o, const char *key, const char *def)
-{
-	const char *s = rb_json_str(o, key);
-	return s ? s : def;
-}
-
 static void print_json(struct json_object *o)
 {
 	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
@@ -42,15 +36,15 @@ static int hive_status(struct cli *cli)
 		struct json_object *paths = NULL;
 		json_object_object_get_ex(info, "paths", &paths);
 		long long up = (long long)rb_json_int(info, "uptime_s", 0);
-		printf("hive      %s (rbee-hive %s) on %s\n", str_or(info, "hive_id", "?"),
-		       str_or(info, "version", "?"), str_or(info, "hostname", "?"));
+		printf("hive      %s (rbee-hive %s) on %s\n", cli_str_or(info, "hive_id", "?"),
+		       cli_str_or(info, "version", "?"), cli_str_or(info, "hostname", "?"));
 		printf("url       %s\n", cli->hive_url);
 		printf("uptime    %lldd %02lldh %02lldm %02llds\n", up / 86400, up / 3600 % 24,
 		       up / 60 % 60, up % 60);
 		printf("auth      %s\n", rb_json_bool(info, "auth_required", false) ? "token required" : "none");
-		printf("catalog   %s\n", str_or(info, "catalog", "?"));
-		printf("cache     %s\n", str_or(paths, "home", "?"));
-		printf("plugins   %s\n", str_or(paths, "plugins", "?"));
+		printf("catalog   %s\n", cli_str_or(info, "catalog", "?"));
+		printf("cache     %s\n", cli_str_or(paths, "home", "?"));
+		printf("plugins   %s\n", cli_str_or(paths, "plugins", "?"));
 	}
 	json_object_put(info);
 	return CLI_OK;

@@ -33,19 +33,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-struct subcmd {
-	const char *name, *alias;
-	const char *args; /* "" or "<id>" */
-	const char *help;
-	int (*run)(struct cli *cli, const char *id);
-};
-
-static const char *str_or(struct json_object *o, const char *key, const char *def)
-{
-	const char *s = rb_json_str(o, key);
-	return s && *s ? s : def;
-}
-
 /* "6.74B", "125.0M", or NULL when unknown. */
 static const char *params_str(struct json_object *m, char *buf, size_t len)
 {
@@ -111,13 +98,13 @@ static void render_record(struct cli *cli, struct json_object *m)
 	unsigned long long bytes = (unsigned long long)rb_json_int(m, "size", 0);
 	cli_human_bytes(bytes, size, sizeof(size));
 	snprintf(size + strlen(size), sizeof(size) - strlen(size), " (%llu bytes)", bytes);
-	snprintf(sha, sizeof(sha), "%s%s", str_or(m, "sha256", "-"),
+	snprintf(sha, sizeof(sha), "%s%s", cli_str_or(m, "sha256", "-"),
 		 rb_json_bool(m, "sha256_verified", false) ? " (verified against the hub)"
 							   : " (not verified: the hub announced none)");
-	bool gguf = !strcmp(str_or(m, "format", ""), "gguf");
+	bool gguf = !strcmp(cli_str_or(m, "format", ""), "gguf");
 	field("id", rb_json_str(m, "id"));
 	field("name", rb_json_str(m, "name"));
-	field("status", str_or(m, "status", "ready"));
+	field("status", cli_str_or(m, "status", "ready"));
 	field("file", rb_json_str(m, "file"));
 	field("path", rb_json_str(m, "path"));
 	field("size", size);
@@ -140,7 +127,7 @@ static void render_deleted(struct cli *cli, struct json_object *res)
 	(void)cli;
 	char freed[32];
 	cli_human_bytes((unsigned long long)rb_json_int(res, "freed_bytes", 0), freed, sizeof(freed));
-	printf("deleted model '%s' (%s freed)\n", str_or(res, "id", "?"), freed);
+	printf("deleted model '%s' (%s freed)\n", cli_str_or(res, "id", "?"), freed);
 }
 
 /* ---- commands ---- */
@@ -174,7 +161,7 @@ static int cmd_delete(struct cli *cli, const char *id)
 	return cli_run_job(cli, op_with("model_delete", "id", id), render_deleted);
 }
 
-static const struct subcmd subcmds[] = {
+static const struct cli_subcmd subcmds[] = {
 	{ "download", NULL, "<id>",
 	  "download a model into the hive: 'org/repo' picks a GGUF by quantization preference,\n"
 	  "  'org/repo:file.gguf' takes that file. The sha256 is checked against the hub's before\n"
@@ -188,57 +175,8 @@ static const struct subcmd subcmds[] = {
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
-static void subcmd_usage(const struct subcmd *s, FILE *out)
-{
-	fprintf(out, "usage: rbee model %s%s%s%s%s\n\n  %s\n\noptions: --json, --hive URL\n",
-		s->name, s->alias ? " | " : "", s->alias ? s->alias : "", s->args[0] ? " " : "",
-		s->args, s->help);
-}
-
-static bool is_help(const char *a)
-{
-	return !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help");
-}
-
-static int run_subcmd(struct cli *cli, const struct subcmd *s, int argc, char **argv)
-{
-	const char *id = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (is_help(argv[i])) {
-			subcmd_usage(s, stdout);
-			return CLI_OK;
-		}
-		if (argv[i][0] == '-' || id || !s->args[0]) {
-			fprintf(stderr, "rbee: unexpected argument '%s' for 'rbee model %s'\n\n", argv[i],
-				s->name);
-			subcmd_usage(s, stderr);
-			return CLI_USAGE;
-		}
-		id = argv[i];
-	}
-	if (s->args[0] && !id) {
-		fprintf(stderr, "rbee: 'rbee model %s' needs a model id ('org/repo' or "
-			"'org/repo:file.gguf')\n\n", s->name);
-		subcmd_usage(s, stderr);
-		return CLI_USAGE;
-	}
-	return s->run(cli, id);
-}
-
 int cli_model(struct cli *cli, int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	if (is_help(argv[1])) {
-		usage(stdout);
-		return CLI_OK;
-	}
-	for (const struct subcmd *s = subcmds; s->name; s++)
-		if (!strcmp(argv[1], s->name) || (s->alias && !strcmp(argv[1], s->alias)))
-			return run_subcmd(cli, s, argc - 1, argv + 1);
-	fprintf(stderr, "rbee: unknown command 'rbee model %s'\n\n", argv[1]);
-	usage(stderr);
-	return CLI_USAGE;
+	return cli_subcmd_dispatch(cli, "model", subcmds, usage,
+				   "a model id ('org/repo' or 'org/repo:file.gguf')", argc, argv);
 }

@@ -40,19 +40,6 @@ static void usage(FILE *out)
 }
 
 /* Per-command help: the one usage line and what it does. */
-struct subcmd {
-	const char *name, *alias;
-	const char *args; /* "" or "<id>" */
-	const char *help;
-	int (*run)(struct cli *cli, const char *id);
-};
-
-static const char *str_or(struct json_object *o, const char *key, const char *def)
-{
-	const char *s = rb_json_str(o, key);
-	return s && *s ? s : def;
-}
-
 /* "linux/macos" from a JSON array of strings. */
 static const char *joined(struct json_object *o, const char *key, char *buf, size_t len)
 {
@@ -96,7 +83,7 @@ static void render_catalog(struct cli *cli, struct json_object *res)
 		const char *row[] = { rb_json_str(e, "id"), rb_json_str(e, "worker_type"),
 				      rb_json_str(e, "version"), joined(e, "platforms", plats, sizeof(plats)),
 				      joined(e, "architectures", archs, sizeof(archs)),
-				      str_or(e, "description", rb_json_str(e, "name")), NULL };
+				      cli_str_or(e, "description", rb_json_str(e, "name")), NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
@@ -147,7 +134,7 @@ static void render_verify(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
 	render_checks(res);
-	printf("\nworker '%s': %s\n", str_or(res, "worker_id", "?"),
+	printf("\nworker '%s': %s\n", cli_str_or(res, "worker_id", "?"),
 	       rb_json_bool(res, "ok", false) ? "can run on this node" : "NOT usable on this node");
 }
 
@@ -194,7 +181,7 @@ static void render_entry(struct cli *cli, struct json_object *e)
 	field("build system", rb_json_str(e, "build_system"));
 	field("binary", rb_json_str(e, "binary_name"));
 	field("license", rb_json_str(e, "license"));
-	printf("\ninstall it with: rbee worker install %s\n", str_or(e, "id", "<id>"));
+	printf("\ninstall it with: rbee worker install %s\n", cli_str_or(e, "id", "<id>"));
 }
 
 /* ---- a quiet job, for `get`'s first look ---- */
@@ -247,7 +234,7 @@ static int run_quiet(struct cli *cli, struct json_object *op, struct quiet *q)
 		rc = CLI_UNREACHABLE;
 	} else if (resp.status != 200 && resp.status != 201 && resp.status != 202) {
 		sub = rb_json_parse(resp.body.data, resp.body.len, NULL);
-		fprintf(stderr, "rbee: %s\n", str_or(sub, "error", "the hive refused the request"));
+		fprintf(stderr, "rbee: %s\n", cli_str_or(sub, "error", "the hive refused the request"));
 		rc = resp.status == 400 ? CLI_USAGE : CLI_FAILED;
 	} else if (!(sub = rb_json_parse(resp.body.data, resp.body.len, NULL)) ||
 		   !(job = rb_json_str(sub, "job_id"))) {
@@ -344,7 +331,7 @@ static int cmd_verify(struct cli *cli, const char *id)
 	return cli_run_job(cli, op_with_id("worker_verify", id), render_verify);
 }
 
-static const struct subcmd subcmds[] = {
+static const struct cli_subcmd subcmds[] = {
 	{ "available", "catalog", "", "list the workers the catalog offers", cmd_available },
 	{ "list", "ls", "", "list the workers installed on the hive", cmd_list },
 	{ "get", "show", "<id>", "show an installed worker, or else its catalog entry", cmd_get },
@@ -358,62 +345,14 @@ static const struct subcmd subcmds[] = {
 	{ NULL, NULL, NULL, NULL, NULL },
 };
 
-static void subcmd_usage(const struct subcmd *s, FILE *out)
-{
-	fprintf(out, "usage: rbee worker %s%s%s%s%s\n\n  %s\n\noptions: --json, --hive URL\n", s->name,
-		s->alias ? " | " : "", s->alias ? s->alias : "", s->args[0] ? " " : "", s->args, s->help);
-}
-
-static bool is_help(const char *a)
-{
-	return !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help");
-}
-
-static int run_subcmd(struct cli *cli, const struct subcmd *s, int argc, char **argv)
-{
-	const char *id = NULL;
-	for (int i = 1; i < argc; i++) {
-		if (is_help(argv[i])) {
-			subcmd_usage(s, stdout);
-			return CLI_OK;
-		}
-		if (argv[i][0] == '-' || id || !s->args[0]) {
-			fprintf(stderr, "rbee: unexpected argument '%s' for 'rbee worker %s'\n\n", argv[i],
-				s->name);
-			subcmd_usage(s, stderr);
-			return CLI_USAGE;
-		}
-		id = argv[i];
-	}
-	if (s->args[0] && !id) {
-		fprintf(stderr, "rbee: 'rbee worker %s' needs a worker id\n\n", s->name);
-		subcmd_usage(s, stderr);
-		return CLI_USAGE;
-	}
-	return s->run(cli, id);
-}
-
 int cli_worker(struct cli *cli, int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	const char *sub = argv[1];
-	if (is_help(sub)) {
-		usage(stdout);
-		return CLI_OK;
-	}
-	if (!strcmp(sub, "spawn"))
+	/* spawn, process and logs take options of their own (cmd_worker_process.c). */
+	if (argc >= 2 && !strcmp(argv[1], "spawn"))
 		return cli_worker_spawn(cli, argc - 1, argv + 1);
-	if (!strcmp(sub, "process"))
+	if (argc >= 2 && !strcmp(argv[1], "process"))
 		return cli_worker_process(cli, argc - 1, argv + 1);
-	if (!strcmp(sub, "logs"))
+	if (argc >= 2 && !strcmp(argv[1], "logs"))
 		return cli_worker_logs(cli, argc - 1, argv + 1);
-	for (const struct subcmd *s = subcmds; s->name; s++)
-		if (!strcmp(sub, s->name) || (s->alias && !strcmp(sub, s->alias)))
-			return run_subcmd(cli, s, argc - 1, argv + 1);
-	fprintf(stderr, "rbee: unknown worker command '%s'\n\n", sub);
-	usage(stderr);
-	return CLI_USAGE;
+	return cli_subcmd_dispatch(cli, "worker", subcmds, usage, "a worker id", argc, argv);
 }

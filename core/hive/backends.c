@@ -482,7 +482,8 @@ static void scan_dir(struct rb_backends *b, const char *dir)
 		names[n++] = strdup(de->d_name);
 	}
 	closedir(d);
-	qsort(names, n, sizeof(*names), cmp_str);
+	if (n)
+		qsort(names, n, sizeof(*names), cmp_str);
 	for (size_t i = 0; i < n; i++) {
 		char path[PATH_MAX];
 		if (names[i] && (size_t)snprintf(path, sizeof(path), "%s/%s", dir, names[i]) < sizeof(path))

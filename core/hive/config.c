@@ -5,6 +5,7 @@
 
 #include <arpa/inet.h>
 #include <ctype.h>
+#include <limits.h>
 #include <errno.h>
 #include <getopt.h>
 #include <stdlib.h>
@@ -200,6 +201,11 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 	if (!cfg->catalog[0])
 		rb_config_exe_relative(RBEE_CATALOG_RELDIR, RBEE_CATALOG_DIR, cfg->catalog,
 				       sizeof(cfg->catalog));
+	/* A relative catalog directory means relative to where the hive was started; pin it
+	 * now so messages and later reads do not depend on the working directory. */
+	char abs[PATH_MAX];
+	if (!strstr(cfg->catalog, "://") && cfg->catalog[0] != '/' && realpath(cfg->catalog, abs))
+		snprintf(cfg->catalog, sizeof(cfg->catalog), "%s", abs);
 	return 0;
 }
 

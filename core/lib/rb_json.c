@@ -20,16 +20,25 @@ struct json_object *rb_json_parse(const char *text, size_t len, struct rb_err *e
 	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
 	struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
+	size_t end = json_tokener_get_parse_end(tok);
+	if (jerr == json_tokener_continue) {
+		/* All input was taken. A bare number or literal ("42", "null") is only complete once
+		 * the tokener sees the end of input, which a NUL byte tells it. */
+		obj = json_tokener_parse_ex(tok, "", 1);
+		jerr = json_tokener_get_error(tok);
+		end = len;
+	}
 	if (jerr == json_tokener_continue) {
 		rb_err_set(err, RB_EINVAL, "malformed JSON: unexpected end of input");
 		json_object_put(obj);
 		obj = NULL;
 	} else if (jerr != json_tokener_success) {
-		rb_err_set(err, RB_EINVAL, "malformed JSON at offset %zu: %s",
-			   json_tokener_get_parse_end(tok), json_tokener_error_desc(jerr));
+		rb_err_set(err, RB_EINVAL, "malformed JSON at offset %zu: %s", end,
+			   json_tokener_error_desc(jerr));
 		obj = NULL;
+	} else if (!obj) {
+		rb_err_set(err, RB_EINVAL, "the JSON document is null");
 	} else {
-		size_t end = json_tokener_get_parse_end(tok);
 		while (end < len && strchr(" \t\r\n", text[end]))
 			end++;
 		if (end != len) {

@@ -10,7 +10,8 @@
 
 #include "rb_err.h"
 
-/* Parse text as JSON (the whole text, nothing trailing). NULL and *err on failure. */
+/* Parse text as JSON (the whole text, nothing trailing; a bare "null" is an error too).
+ * NULL and *err on failure. */
 struct json_object *rb_json_parse(const char *text, size_t len, struct rb_err *err);
 /* Field accessors: NULL / default when absent or of another type. */
 const char *rb_json_str(struct json_object *obj, const char *key);
