@@ -866,7 +866,7 @@ int rb_jobs_parse_request(struct rb_hive *hive, const char *body, size_t len,
 				  "{\"operation\":\"hive_check\"}");
 	struct rb_err perr = RB_ERR_INIT;
 	struct json_object *obj = rb_json_parse(body, len, &perr);
-	if (!obj && !perr.code) /* json-c represents a JSON null as NULL */
+	if (!obj && len - i >= 4 && !strncmp(body + i, "null", 4)) /* parsed, but no object */
 		return rb_err_set(err, RB_EINVAL,
 				  "request body must be a JSON object with an 'operation' field, not null");
 	if (!obj) {
