@@ -115,6 +115,7 @@ out:
 	/* Jobs first: cancelling them ends their streams, so the server can stop promptly. */
 	rb_jobs_shutdown(&hive);
 	rb_server_stop(&hive);
+	rb_jobs_free(&hive);
 	/* Workers last: no job can spawn one any more and no route reads the registry. */
 	rb_workers_shutdown(&hive);
 	rb_backends_free(&hive);

@@ -1,17 +1,388 @@
-/* Placeholder until the worker spawn issue (6) lands: the process registry routes. */
+/*
+ * routes_workers.c - the process registry over HTTP: GET /v1/workers (JSON),
+ * GET /v1/workers/{worker_id}/logs?tail=N[&follow=1] and GET /v1/heartbeats/stream (SSE).
+ *
+ * The two streams are MHD callback responses that block in their connection's own thread
+ * (libmicrohttpd runs one per connection). Both wait in short slices and look at the socket
+ * between them, so a client that left, or a server that is stopping (MHD shuts the sockets
+ * down), ends the stream within a slice even when there is nothing to send.
+ */
 #include "routes.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "hive.h"
+#include "rb_buf.h"
+#include "rb_fs.h"
+#include "rb_json.h"
+#include "rb_proc.h"
+#include "rb_sse.h"
+#include "workers.h"
+
+#define HEARTBEAT_MS 1000
+#define SLICE_MS 100             /* how often a waiting stream looks at its socket */
+#define FOLLOW_POLL_MS 250       /* log follow: how often the file is looked at */
+#define KEEPALIVE_MS 15000
+#define TAIL_DEFAULT 100
+#define TAIL_MAX 100000
+#define TAIL_MAX_BYTES (16u << 20)
+#define STREAM_CHUNK 16384
+
+/* ---- shared stream plumbing -------------------------------------------------------------- */
+
+struct stream {
+	struct rb_hive *hive;
+	int sock;               /* the connection's socket, to notice it closing */
+	struct rb_buf out;      /* text not yet handed to MHD */
+	size_t sent;
+	bool ended;             /* after `out` drains, end the response */
+	/* follow */
+	char worker_id[RB_WORKER_ID_MAX];
+	char path[PATH_MAX];
+	off_t offset;           /* how far the log has been read */
+	struct rb_buf partial;  /* a line not finished yet */
+	long long last_sent_ms;
+	/* heartbeat */
+	unsigned long beats;
+};
+
+static int connection_socket(struct MHD_Connection *conn)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
+}
+
+/* The peer hung up or the server shut the socket down. */
+static bool socket_gone(int sock)
+{
+	if (sock < 0)
+		return false;
+	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
+}
+
+/* Sleep up to ms in slices; false when the connection went away meanwhile. */
+static bool wait_connected(struct stream *st, int ms)
+{
+	for (int waited = 0; waited < ms; waited += SLICE_MS) {
+		if (socket_gone(st->sock))
+			return false;
+		usleep((useconds_t)(ms - waited < SLICE_MS ? ms - waited : SLICE_MS) * 1000);
+	}
+	return !socket_gone(st->sock);
+}
+
+static void stream_free(void *cls)
+{
+	struct stream *st = cls;
+	rb_buf_release(&st->out);
+	rb_buf_release(&st->partial);
+	free(st);
+}
+
+static struct stream *stream_new(struct rb_request *req)
+{
+	struct stream *st = calloc(1, sizeof(*st));
+	if (!st)
+		return NULL;
+	st->hive = req->hive;
+	st->sock = connection_socket(req->conn);
+	rb_buf_init(&st->out);
+	rb_buf_init(&st->partial);
+	st->last_sent_ms = rb_now_ms();
+	return st;
+}
+
+/* Hand out what is pending; `fill` produces more (blocking) when nothing is. */
+static ssize_t stream_give(struct stream *st, char *buf, size_t max,
+			   void (*fill)(struct stream *st))
+{
+	while (st->sent == st->out.len) {
+		if (st->ended)
+			return MHD_CONTENT_READER_END_OF_STREAM;
+		rb_buf_reset(&st->out);
+		st->sent = 0;
+		fill(st);
+	}
+	size_t n = st->out.len - st->sent;
+	if (n > max)
+		n = max;
+	memcpy(buf, st->out.data + st->sent, n);
+	st->sent += n;
+	return (ssize_t)n;
+}
+
+static enum MHD_Result reply_stream(struct rb_request *req, struct stream *st,
+				    MHD_ContentReaderCallback reader)
+{
+	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK,
+								   reader, st, stream_free);
+	if (!r) {
+		stream_free(st);
+		return rb_reply_errf(req, RB_EINTERNAL, "cannot create the stream response");
+	}
+	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "Cache-Control", "no-cache");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no");
+	return rb_reply_response(req, 200, r);
+}
+
+/* ---- GET /v1/workers --------------------------------------------------------------------- */
 
 enum MHD_Result rb_route_workers_list(struct rb_request *req)
 {
-	return rb_reply_errf(req, RB_EUNAVAIL, "the worker process registry is not implemented yet");
+	if (!req->hive->workers)
+		return rb_reply_errf(req, RB_EUNAVAIL, "the worker registry is not running");
+	return rb_reply_json(req, 200, rb_workers_list_json(req->hive));
 }
 
-enum MHD_Result rb_route_worker_logs(struct rb_request *req)
+/* ---- GET /v1/heartbeats/stream ----------------------------------------------------------- */
+
+static struct json_object *heartbeat_json(struct rb_hive *hive)
 {
-	return rb_reply_errf(req, RB_EUNAVAIL, "worker logs are not implemented yet");
+	struct json_object *o = json_object_new_object(), *list = rb_workers_list_json(hive), *arr;
+	char when[32];
+	time_t now = time(NULL);
+	struct tm tm;
+	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
+	rb_json_add_str(o, "hive_id", hive->cfg.hive_id);
+	rb_json_add_str(o, "hostname", hive->hostname);
+	rb_json_add_str(o, "version", RBEE_VERSION_STRING);
+	rb_json_add_int(o, "port", hive->cfg.port);
+	rb_json_add_int(o, "uptime_s", rb_hive_uptime_s(hive));
+	rb_json_add_str(o, "timestamp", when);
+	json_object_object_add(o, "counts", rb_workers_counts_json(hive));
+	if (json_object_object_get_ex(list, "workers", &arr))
+		json_object_object_add(o, "workers", json_object_get(arr));
+	json_object_put(list);
+	return o;
+}
+
+static void heartbeat_fill(struct stream *st)
+{
+	/* The first beat goes out at once; each later one a second after the previous. */
+	if (st->beats++ && !wait_connected(st, HEARTBEAT_MS)) {
+		st->ended = true;
+		return;
+	}
+	if (!st->hive->workers) {
+		st->ended = true;
+		return;
+	}
+	struct json_object *o = heartbeat_json(st->hive);
+	const char *s = rb_json_compact(o);
+	rb_sse_write_event(&st->out, 0, "heartbeat", s, strlen(s));
+	json_object_put(o);
+}
+
+static ssize_t heartbeat_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	return stream_give(cls, buf, max, heartbeat_fill);
 }
 
 enum MHD_Result rb_route_heartbeats(struct rb_request *req)
 {
-	return rb_reply_errf(req, RB_EUNAVAIL, "heartbeats are not implemented yet");
+	if (!req->hive->workers)
+		return rb_reply_errf(req, RB_EUNAVAIL, "the worker registry is not running");
+	struct stream *st = stream_new(req);
+	if (!st)
+		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
+	return reply_stream(req, st, heartbeat_read);
+}
+
+/* ---- GET /v1/workers/{id}/logs ----------------------------------------------------------- */
+
+/* The last `lines` lines of the file (at most TAIL_MAX_BYTES), and the file size read to. */
+static int read_tail(const char *path, long lines, struct rb_buf *out, off_t *end,
+		     struct rb_err *err)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return rb_err_set(err, errno == ENOENT ? RB_ENOTFOUND : RB_EIO,
+				  "cannot read log '%s': %s", path, strerror(errno));
+	struct stat sb;
+	fstat(fd, &sb);
+	*end = sb.st_size;
+	off_t pos = sb.st_size;
+	long found = 0;
+	bool done = lines == 0;
+	/* Read backwards in blocks: the N-th newline from the end (the one ending the file
+	 * aside) starts the last N lines. */
+	while (pos > 0 && !done && (size_t)(sb.st_size - pos) < TAIL_MAX_BYTES) {
+		char block[8192];
+		size_t n = pos > (off_t)sizeof(block) ? sizeof(block) : (size_t)pos;
+		pos -= (off_t)n;
+		if (pread(fd, block, n, pos) != (ssize_t)n)
+			break;
+		for (size_t i = n; i-- > 0;)
+			if (block[i] == '\n' && (pos + (off_t)i != sb.st_size - 1) &&
+			    ++found == lines) {
+				pos += (off_t)i + 1;
+				done = true;
+				break;
+			}
+	}
+	size_t len = (size_t)(sb.st_size - pos);
+	rb_buf_grow(out, len);
+	ssize_t got = pread(fd, out->data + out->len, len, pos);
+	close(fd);
+	if (got > 0) {
+		out->len += (size_t)got;
+		out->data[out->len] = '\0';
+	}
+	return 0;
+}
+
+/* Emit complete lines of `text` as data events; keep an unfinished last line for later. */
+static void emit_lines(struct stream *st, const char *text, size_t len)
+{
+	rb_buf_add(&st->partial, text, len);
+	size_t start = 0;
+	for (size_t i = 0; i < st->partial.len; i++)
+		if (st->partial.data[i] == '\n') {
+			rb_sse_write_event(&st->out, 0, NULL, st->partial.data + start, i - start);
+			start = i + 1;
+		}
+	memmove(st->partial.data, st->partial.data + start, st->partial.len - start);
+	rb_buf_truncate(&st->partial, st->partial.len - start);
+}
+
+/* Whether the worker still runs, and if not, why it is over. */
+static bool worker_running(struct stream *st, char *why, size_t len)
+{
+	struct rb_worker w;
+	struct rb_err err = RB_ERR_INIT;
+	if (!st->hive->workers || rb_workers_poll(st->hive, st->worker_id, &w, &err)) {
+		snprintf(why, len, "worker '%s' is not running", st->worker_id);
+		return false;
+	}
+	if (rb_worker_state_live(w.state))
+		return true;
+	snprintf(why, len, "worker '%s' %s", w.id, w.reason[0] ? w.reason
+							 : rb_worker_state_name(w.state));
+	return false;
+}
+
+/* Read what was appended since the last look (from the start again if the file shrank). */
+static bool read_more(struct stream *st)
+{
+	int fd = open(st->path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	struct stat sb;
+	bool any = false;
+	if (fstat(fd, &sb) == 0) {
+		if (sb.st_size < st->offset)
+			st->offset = 0;
+		char buf[STREAM_CHUNK];
+		ssize_t n;
+		while (st->out.len < STREAM_CHUNK &&
+		       (n = pread(fd, buf, sizeof(buf), st->offset)) > 0) {
+			emit_lines(st, buf, (size_t)n);
+			st->offset += n;
+			any = true;
+		}
+	}
+	close(fd);
+	return any;
+}
+
+static void follow_fill(struct stream *st)
+{
+	for (;;) {
+		char why[320];
+		/* Look at the worker before the file, so its last words are read before the end. */
+		bool running = worker_running(st, why, sizeof(why));
+		if (read_more(st) && st->out.len) {
+			st->last_sent_ms = rb_now_ms();
+			return;
+		}
+		if (!running) {
+			if (st->partial.len)
+				rb_sse_write_event(&st->out, 0, NULL, st->partial.data, st->partial.len);
+			rb_sse_write_event(&st->out, 0, "end", why, strlen(why));
+			st->ended = true;
+			return;
+		}
+		if (rb_now_ms() - st->last_sent_ms >= KEEPALIVE_MS) {
+			rb_sse_write_comment(&st->out, "keep-alive");
+			st->last_sent_ms = rb_now_ms();
+			return;
+		}
+		if (!wait_connected(st, FOLLOW_POLL_MS)) {
+			st->ended = true;
+			return;
+		}
+	}
+}
+
+static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
+{
+	(void)pos;
+	return stream_give(cls, buf, max, follow_fill);
+}
+
+static int parse_tail(const char *v, long *out, struct rb_err *err)
+{
+	*out = TAIL_DEFAULT;
+	if (!v)
+		return 0;
+	char *end;
+	errno = 0;
+	long n = strtol(v, &end, 10);
+	if (!*v || *end || errno || n < 0 || n > TAIL_MAX)
+		return rb_err_set(err, RB_EINVAL, "invalid tail '%s': give a number of lines from 0 "
+				  "to %d", v, TAIL_MAX);
+	*out = n;
+	return 0;
+}
+
+enum MHD_Result rb_route_worker_logs(struct rb_request *req)
+{
+	struct rb_err err = RB_ERR_INIT;
+	const char *id = req->params[0], *follow = rb_request_query(req, "follow");
+	long lines;
+	char path[PATH_MAX];
+	if (rb_id_check("worker_id", id, &err) || parse_tail(rb_request_query(req, "tail"), &lines,
+							      &err))
+		return rb_reply_err(req, &err);
+	snprintf(path, sizeof(path), "%s/%s.log", req->hive->paths.logs, id);
+	struct rb_buf text = RB_BUF_INIT;
+	off_t end = 0;
+	if (read_tail(path, lines, &text, &end, &err)) {
+		rb_buf_release(&text);
+		if (err.code == RB_ENOTFOUND)
+			return rb_reply_errf(req, RB_ENOTFOUND, "no log for worker '%s' on this hive "
+					     "(see 'rbee worker process list')", id);
+		return rb_reply_err(req, &err);
+	}
+	if (!follow || !strcmp(follow, "0") || !strcmp(follow, "false")) {
+		enum MHD_Result r = rb_reply_text(req, 200, "text/plain; charset=utf-8",
+						  lines ? text.data : "");
+		rb_buf_release(&text);
+		return r;
+	}
+	struct stream *st = stream_new(req);
+	if (!st) {
+		rb_buf_release(&text);
+		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
+	}
+	snprintf(st->worker_id, sizeof(st->worker_id), "%s", id);
+	snprintf(st->path, sizeof(st->path), "%s", path);
+	st->offset = end;
+	if (lines)
+		emit_lines(st, text.data, text.len);
+	rb_buf_addf(&st->out, ": following %s\n\n", id);
+	rb_buf_release(&text);
+	return reply_stream(req, st, follow_read);
 }
