@@ -61,9 +61,13 @@ static int wait_child(struct rb_job *job, pid_t pid, uint32_t seconds, struct rb
 				1000.0);
 	}
 	rb_job_remove_child(job, pid);
-	if (rb_job_cancelled(job))
-		return -RB_ECANCELLED;
 	char how[96];
+	if (rb_job_cancelled(job)) {
+		/* Tests read this line to tell a SIGTERM stop from a SIGKILL after the grace. */
+		rb_job_say(job, "'sleep' (pid %d) %s", (int)pid,
+			   rb_proc_status_str(status, how, sizeof(how)));
+		return -RB_ECANCELLED;
+	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		return rb_err_set(err, RB_EIO, "'sleep' (pid %d) %s", (int)pid,
 				  rb_proc_status_str(status, how, sizeof(how)));

@@ -36,8 +36,8 @@ assert_eq "${res%% *}" 200 "cancel answers 200"
 assert_eq "$(jq -c . <<<"${res#* }")" "{\"job_id\":\"$id\",\"status\":\"cancelled\"}" "cancel answers the job id and status"
 wait $FOLLOW_PID
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ $ms -lt 2500 ] || fail "cancel took $ms ms"
 ok "the stream ended ${ms} ms after the cancel"
+assert_contains "$(cat "$T/run.sse")" "(pid $pid) killed by signal 15" "SIGTERM stopped the child (no SIGKILL needed)"
 assert_eq "$(grep '^data: ' "$T/run.sse" | tail -n 1)" "data: [CANCELLED]" "the terminal is [CANCELLED]"
 assert_eq "$(grep -c '^data: \[' "$T/run.sse")" 1 "exactly one terminal"
 gone "$pid" || fail "the sleep child $pid still runs"
@@ -73,8 +73,9 @@ t0=$(date +%s%N)
 http DELETE "/v1/jobs/$id" >/dev/null
 wait $FOLLOW_PID
 ms=$((($(date +%s%N) - t0) / 1000000))
-[ $ms -ge 2500 ] && [ $ms -lt 6000 ] || fail "a SIGTERM-deaf child took $ms ms to stop (want ~3000)"
-ok "a SIGTERM-deaf child is SIGKILLed after ~3 s ($ms ms)"
+# Only the lower bound is a fact: the grace period; a loaded machine may add to it.
+[ $ms -ge 2500 ] || fail "a SIGTERM-deaf child was stopped after $ms ms, before the ~3 s grace"
+assert_contains "$(cat "$T/stubborn.sse")" "killed by signal 9" "a SIGTERM-deaf child is SIGKILLed after the grace ($ms ms)"
 gone "$pid" || fail "the deaf child $pid still runs"
 assert_eq "$(grep '^data: ' "$T/stubborn.sse" | tail -n 1)" "data: [CANCELLED]" "and the job ends [CANCELLED]"
 
