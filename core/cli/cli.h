@@ -32,6 +32,11 @@ int cli_get_json(struct cli *cli, const char *path, struct json_object **out);
  * client.c (the job engine issue). */
 typedef void (*cli_render_fn)(struct cli *cli, struct json_object *result);
 int cli_run_job(struct cli *cli, struct json_object *op, cli_render_fn render);
+/* Like cli_run_job, for a short job whose rendered result already says what its narration says
+ * (hive check, worker verify): the narration is held back and shown only when the job ends
+ * without a result, so nothing is printed twice. With --json, narration goes to stderr as in
+ * cli_run_job. */
+int cli_run_job_summary(struct cli *cli, struct json_object *op, cli_render_fn render);
 /* Build {"operation": name, "hive_id": "localhost"} to add fields to. */
 struct json_object *cli_op_new(const char *name);
 
@@ -41,6 +46,9 @@ struct cli_table *cli_table_new(const char *const *headers);
 void cli_table_add(struct cli_table *t, const char *const *cells);
 void cli_table_print(struct cli_table *t, FILE *out);
 void cli_table_free(struct cli_table *t);
+/* The width to fit output on `fd` to: COLUMNS when set (20..10000), else the terminal's, else
+ * 0 (not a terminal: no limit). Tables wrap their widest column to it; progress bars shrink. */
+int cli_term_width(int fd);
 /* "1.5 GiB" */
 const char *cli_human_bytes(unsigned long long n, char *buf, size_t len);
 
@@ -55,8 +63,8 @@ int cli_worker_spawn(struct cli *cli, int argc, char **argv);
 int cli_worker_process(struct cli *cli, int argc, char **argv);
 int cli_worker_logs(struct cli *cli, int argc, char **argv);
 
-/* `rbee hive check`: runs the hive_check operation (client.c). */
-int cli_hive_check(struct cli *cli, int argc, char **argv);
+/* `rbee hive check`: runs the hive_check operation (client.c); `arg` is unused. */
+int cli_hive_check(struct cli *cli, const char *arg);
 
 /* One command of a `rbee <group>` level: `name | alias [args]`. `args` is "" (no argument) or
  * a placeholder such as "<id>" (exactly one argument). */

@@ -124,11 +124,17 @@ static int unreachable(struct cli *cli, const char *reason)
 
 /* A non-2xx answer: show the hive's {"error"} message (or what came instead) and pick the exit
  * status. A 400 means the request was refused for its content: a usage error. */
-static int http_failure(const char *method, const char *path, const struct http_result *res)
+static int http_failure(struct cli *cli, const char *method, const char *path,
+			const struct http_result *res)
 {
 	struct json_object *o = rb_json_parse(res->body.data, res->body.len, NULL);
 	const char *msg = rb_json_str(o, "error");
-	if (msg)
+	if (res->status == 401 && cli->token) /* the hive cannot tell "wrong" from "missing" */
+		fprintf(stderr,
+			"rbee: the hive at '%s' refused the bearer token in RBEE_API_TOKEN; set it to "
+			"the token the hive was started with (its --token-file or RBEE_API_TOKEN)\n",
+			cli->hive_url);
+	else if (msg)
 		fprintf(stderr, "rbee: %s\n", msg);
 	else
 		fprintf(stderr, "rbee: the hive answered %s %s with HTTP %ld and no error message\n",
@@ -147,7 +153,7 @@ int cli_get_json(struct cli *cli, const char *path, struct json_object **out)
 	}
 	int rc = CLI_OK;
 	if (res.status < 200 || res.status > 299) {
-		rc = http_failure("GET", path, &res);
+		rc = http_failure(cli, "GET", path, &res);
 	} else {
 		struct rb_err err = RB_ERR_INIT;
 		*out = rb_json_parse(res.body.data, res.body.len, &err);
@@ -192,6 +198,7 @@ struct progress {
 	bool tty;            /* redraw one line on stderr */
 	bool shown;          /* a bar is on screen */
 	char line[256];      /* the bar as last drawn */
+	size_t stats_w;      /* the widest figures drawn beside the bar */
 	char plain_stage[64];
 	long long plain_ms;  /* when the last plain line was printed */
 };
@@ -212,11 +219,25 @@ static void fmt_eta(double seconds, char *buf, size_t len)
 		snprintf(buf, len, "%lld:%02lld", s / 60, s % 60);
 }
 
-/* "downloading [#######-------]  45%  1.2 GiB/2.7 GiB  12.3 MiB/s  ETA 0:12" */
-static void format_progress(const char *stage, uint64_t done, uint64_t total, uint64_t rate,
-			    bool bar, char *out, size_t len)
+/* Cut `s` to at most `max` bytes without splitting a UTF-8 sequence. */
+static void cut_utf8(char *s, size_t max)
 {
-	char d[32], t[32], r[32], eta[32] = "";
+	size_t n = strlen(s);
+	if (n <= max)
+		return;
+	while (max > 0 && ((unsigned char)s[max] & 0xC0) == 0x80)
+		max--;
+	s[max] = '\0';
+}
+
+/* "downloading [#######-------]  45%  1.2 GiB/2.7 GiB  12.3 MiB/s  ETA 0:12" (bar) or
+ * "downloading:  45%  1.2 GiB/2.7 GiB  12.3 MiB/s  ETA 0:12" (plain), fitted into `width`
+ * columns when width > 0: the bar shrinks, then goes, and the line is cut last. `*stats_w`
+ * (the widest figures so far) keeps the bar from changing length as the figures do. */
+static void format_progress(const char *stage, uint64_t done, uint64_t total, uint64_t rate,
+			    bool bar, size_t width, size_t *stats_w, char *out, size_t len)
+{
+	char d[32], t[32], r[32], eta[32] = "", stats[160];
 	cli_human_bytes(done, d, sizeof(d));
 	cli_human_bytes(total, t, sizeof(t));
 	cli_human_bytes(rate, r, sizeof(r));
@@ -227,6 +248,8 @@ static void format_progress(const char *stage, uint64_t done, uint64_t total, ui
 			snprintf(out, len, "%s  %s", stage, d);
 		else
 			snprintf(out, len, "%s", stage);
+		if (width)
+			cut_utf8(out, width);
 		return;
 	}
 	if (done > total)
@@ -234,18 +257,26 @@ static void format_progress(const char *stage, uint64_t done, uint64_t total, ui
 	int pct = (int)(done * 100.0 / (double)total);
 	if (rate && done < total)
 		fmt_eta((double)(total - done) / (double)rate, eta, sizeof(eta));
-	char cells[31] = "";
-	if (bar) {
-		int filled = (int)(done * 30.0 / (double)total);
-		for (int i = 0; i < 30; i++)
-			cells[i] = i < filled ? '#' : '-';
-		cells[30] = '\0';
-	}
-	snprintf(out, len, "%s%s%s%s %3d%%  %s/%s%s%s%s%s", stage, bar ? " [" : "", cells,
-		 bar ? "]" : ":", pct, d, t, rate ? "  " : "", rate ? r : "", rate ? "/s" : "",
-		 eta[0] ? "  ETA " : "");
-	if (eta[0])
-		snprintf(out + strlen(out), len - strlen(out), "%s", eta);
+	snprintf(stats, sizeof(stats), " %3d%%  %s/%s%s%s%s%s%s", pct, d, t, rate ? "  " : "",
+		 rate ? r : "", rate ? "/s" : "", eta[0] ? "  ETA " : "", eta);
+	size_t cells = bar ? 30 : 0;
+	if (stats_w && strlen(stats) > *stats_w)
+		*stats_w = strlen(stats);
+	/* "stage [" + "]" + the figures */
+	size_t fixed = strlen(stage) + 3 + (stats_w ? *stats_w : strlen(stats));
+	if (bar && width)
+		cells = width >= fixed + 10 ? (width - fixed < 30 ? width - fixed : 30) : 0;
+	char cellbuf[31];
+	size_t filled = (size_t)((double)done * (double)cells / (double)total);
+	for (size_t i = 0; i < cells; i++)
+		cellbuf[i] = i < filled ? '#' : '-';
+	cellbuf[cells] = '\0';
+	if (cells)
+		snprintf(out, len, "%s [%s]%s", stage, cellbuf, stats);
+	else
+		snprintf(out, len, "%s:%s", stage, stats);
+	if (width)
+		cut_utf8(out, width);
 }
 
 static void bar_clear(struct progress *p)
@@ -272,7 +303,11 @@ static void show_progress(struct progress *p, struct json_object *o)
 		stage = "working";
 	bool finished = total && done >= total;
 	if (p->tty) {
-		format_progress(stage, done, total, rate, true, p->line, sizeof(p->line));
+		/* One column short of the terminal: a line that fills it exactly would wrap on some
+		 * terminals, and "\r" then redraws only its last row. */
+		int cols = cli_term_width(STDERR_FILENO);
+		format_progress(stage, done, total, rate, true, cols > 1 ? (size_t)cols - 1 : 79,
+				&p->stats_w, p->line, sizeof(p->line));
 		p->shown = true;
 		bar_redraw(p);
 		if (finished) { /* a completed bar stays on screen as a line of its own */
@@ -285,7 +320,7 @@ static void show_progress(struct progress *p, struct json_object *o)
 	if (!strcmp(stage, p->plain_stage) && now - p->plain_ms < PLAIN_PROGRESS_MS && !finished)
 		return;
 	char line[256];
-	format_progress(stage, done, total, rate, false, line, sizeof(line));
+	format_progress(stage, done, total, rate, false, 0, NULL, line, sizeof(line));
 	fprintf(stderr, "%s\n", line);
 	snprintf(p->plain_stage, sizeof(p->plain_stage), "%s", stage);
 	p->plain_ms = finished ? 0 : now;
@@ -308,10 +343,16 @@ struct run {
 	long status;               /* HTTP status of the current stream response */
 	struct rb_buf err_body;    /* its body, when it is not a stream */
 	bool cancel_sent;
+	bool hold;                 /* hold narration back (cli_run_job_summary) */
+	struct rb_buf held;        /* the narration held back, one line each */
 };
 
 static void narrate(struct run *r, const char *line)
 {
+	if (r->hold && !r->cli->json) {
+		rb_buf_addf(&r->held, "%s\n", line);
+		return;
+	}
 	FILE *out = r->cli->json ? stderr : stdout;
 	bar_clear(&r->progress);
 	fprintf(out, "%s\n", line);
@@ -452,7 +493,7 @@ static int send_cancel(struct run *r)
 	if (hive_call(r->cli, "DELETE", path, NULL, &res))
 		rc = unreachable(r->cli, res.reason);
 	else if (res.status != 200 && res.status != 409) /* 409: it just finished, show how */
-		rc = http_failure("DELETE", path, &res);
+		rc = http_failure(r->cli, "DELETE", path, &res);
 	rb_buf_release(&res.body);
 	return rc;
 }
@@ -488,7 +529,7 @@ static int follow(struct run *r)
 		}
 		if (got == 0 && r->status != 200) {
 			struct http_result res = { .status = r->status, .body = r->err_body };
-			return http_failure("GET", "/v1/jobs/{id}/stream", &res);
+			return http_failure(r->cli, "GET", "/v1/jobs/{id}/stream", &res);
 		}
 		if (r->progressed)
 			attempts = 0;
@@ -526,7 +567,7 @@ static int submit(struct run *r, struct json_object *op)
 	}
 	int rc = 0;
 	if (res.status < 200 || res.status > 299) {
-		rc = http_failure("POST", "/v1/jobs", &res);
+		rc = http_failure(r->cli, "POST", "/v1/jobs", &res);
 	} else {
 		struct json_object *o = rb_json_parse(res.body.data, res.body.len, NULL);
 		const char *id = rb_json_str(o, "job_id");
@@ -548,6 +589,8 @@ static int submit(struct run *r, struct json_object *op)
 static int conclude(struct run *r, cli_render_fn render)
 {
 	bar_clear(&r->progress);
+	if (!r->data && r->held.len) /* no result to show instead: the narration says what happened */
+		fwrite(r->held.data, 1, r->held.len, stdout);
 	fflush(stdout);
 	if (r->data) {
 		if (r->cli->json)
@@ -569,11 +612,13 @@ static int conclude(struct run *r, cli_render_fn render)
 	}
 }
 
-int cli_run_job(struct cli *cli, struct json_object *op, cli_render_fn render)
+/* Submit, follow, conclude; `hold` holds narration back (see cli_run_job_summary). */
+static int run_job(struct cli *cli, struct json_object *op, cli_render_fn render, bool hold)
 {
-	struct run r = { .cli = cli };
+	struct run r = { .cli = cli, .hold = hold };
 	r.progress.tty = cli->tty;
 	rb_buf_init(&r.err_body);
+	rb_buf_init(&r.held);
 	rb_sse_parser_init(&r.parser, on_event, &r);
 	struct sigaction sa = { .sa_handler = on_sigint }, old;
 	sigemptyset(&sa.sa_mask);
@@ -589,14 +634,56 @@ int cli_run_job(struct cli *cli, struct json_object *op, cli_render_fn render)
 	sigaction(SIGINT, &old, NULL);
 	rb_sse_parser_release(&r.parser);
 	rb_buf_release(&r.err_body);
+	rb_buf_release(&r.held);
 	json_object_put(r.data);
 	free(r.error);
 	json_object_put(op);
 	return rc;
 }
 
+int cli_run_job(struct cli *cli, struct json_object *op, cli_render_fn render)
+{
+	return run_job(cli, op, render, false);
+}
+
+int cli_run_job_summary(struct cli *cli, struct json_object *op, cli_render_fn render)
+{
+	return run_job(cli, op, render, true);
+}
+
 /* ---- rbee hive check ---- */
 
+/* client.c is also linked alone into the jobs tests' client, so it keeps its own helper. */
+static const char *str_or(struct json_object *o, const char *key, const char *def)
+{
+	const char *v = rb_json_str(o, key);
+	return v ? v : def;
+}
+
+/* The backends table of the self-test report; returns how many are available. */
+static size_t render_check_backends(struct json_object *list, size_t n)
+{
+	static const char *const hdr[] = { "BACKEND", "VERSION", "STATE", "DEVICES", "REASON", NULL };
+	struct cli_table *t = cli_table_new(hdr);
+	size_t navailable = 0;
+	for (size_t i = 0; i < n; i++) {
+		struct json_object *b = json_object_array_get_idx(list, i);
+		char ndev[16];
+		snprintf(ndev, sizeof(ndev), "%lld", (long long)rb_json_int(b, "devices", 0));
+		navailable += !strcmp(str_or(b, "state", ""), "available");
+		const char *row[] = { rb_json_str(b, "name"), rb_json_str(b, "version"),
+				      rb_json_str(b, "state"), ndev, rb_json_str(b, "reason"), NULL };
+		cli_table_add(t, row);
+	}
+	cli_table_print(t, stdout);
+	cli_table_free(t);
+	if (n == 0)
+		puts("no backend plugins were found: see 'rbee hive status' for the plugin directory");
+	return navailable;
+}
+
+/* The self-test report. Its lines read like the hive's narration ("cache directory '...':
+ * writable"), which cli_run_job_summary holds back so nothing shows twice. */
 static void render_check(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
@@ -604,47 +691,31 @@ static void render_check(struct cli *cli, struct json_object *res)
 	json_object_object_get_ex(res, "backends", &list);
 	json_object_object_get_ex(res, "cache", &cache);
 	json_object_object_get_ex(res, "catalog", &catalog);
-	static const char *const hdr[] = { "BACKEND", "VERSION", "STATE", "DEVICES", "REASON", NULL };
-	struct cli_table *t = cli_table_new(hdr);
-	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
-		struct json_object *b = json_object_array_get_idx(list, i);
-		char ndev[16];
-		snprintf(ndev, sizeof(ndev), "%lld", (long long)rb_json_int(b, "devices", 0));
-		const char *row[] = { rb_json_str(b, "name"), rb_json_str(b, "version"),
-				      rb_json_str(b, "state"), ndev, rb_json_str(b, "reason"), NULL };
-		cli_table_add(t, row);
-	}
-	putchar('\n');
-	cli_table_print(t, stdout);
-	cli_table_free(t);
+	size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	printf("hive '%s' (rbee-hive %s)\n\n", str_or(res, "hive_id", "?"),
+	       str_or(res, "version", "?"));
+	size_t navailable = render_check_backends(list, n);
 	char freeb[32] = "";
 	if (rb_json_int(cache, "free_bytes", -1) >= 0)
 		cli_human_bytes((unsigned long long)rb_json_int(cache, "free_bytes", 0), freeb, sizeof(freeb));
-	printf("\ncache     %s: %s%s%s\n", rb_json_str(cache, "path") ? rb_json_str(cache, "path") : "?",
-	       rb_json_bool(cache, "writable", false) ? "writable" : "NOT writable",
-	       freeb[0] ? ", free " : "", freeb);
+	if (rb_json_bool(cache, "writable", false))
+		printf("\ncache directory '%s': writable%s%s\n", str_or(cache, "path", "?"),
+		       freeb[0] ? ", free " : "", freeb);
+	else
+		printf("\n%s\n", str_or(cache, "error", "the cache directory is NOT writable"));
 	if (rb_json_bool(catalog, "reachable", false))
-		printf("catalog   %s: reachable, %lld workers\n", rb_json_str(catalog, "source"),
+		printf("catalog %s: reachable, %lld workers\n", str_or(catalog, "source", "?"),
 		       (long long)rb_json_int(catalog, "workers", 0));
 	else
-		printf("catalog   %s: NOT reachable (%s)\n", rb_json_str(catalog, "source"),
-		       rb_json_str(catalog, "error") ? rb_json_str(catalog, "error") : "no reason given");
-	printf("verdict   %s\n", rb_json_bool(res, "ok", false) ? "ok" : "FAILED");
+		printf("catalog %s: NOT reachable: %s (installed workers still run; fix the hive's "
+		       "--catalog / RBEE_CATALOG_URL to install new ones)\n",
+		       str_or(catalog, "source", "?"), str_or(catalog, "error", "no reason given"));
+	printf("\nverdict   %s (%zu of %zu backends available)\n",
+	       rb_json_bool(res, "ok", false) ? "ok" : "FAILED", navailable, n);
 }
 
-int cli_hive_check(struct cli *cli, int argc, char **argv)
+int cli_hive_check(struct cli *cli, const char *arg)
 {
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
-			puts("usage: rbee hive check [--json]\n"
-			     "\n"
-			     "Run the hive's self-test: each backend plugin's state, whether the cache\n"
-			     "directory is writable, whether the worker catalog is reachable.\n"
-			     "Exit status 0 when the hive can work, 1 when a hard requirement fails.");
-			return CLI_OK;
-		}
-		fprintf(stderr, "rbee: 'rbee hive check' takes no arguments (got '%s')\n", argv[i]);
-		return CLI_USAGE;
-	}
-	return cli_run_job(cli, cli_op_new("hive_check"), render_check);
+	(void)arg;
+	return cli_run_job_summary(cli, cli_op_new("hive_check"), render_check);
 }

@@ -14,7 +14,9 @@ static void usage(FILE *out)
 	      "  status     the hive's identity, uptime, catalog and paths\n"
 	      "  devices    the devices workers can run on (GPUs, CPU NUMA nodes)\n"
 	      "  backends   the backend plugins and whether they can run here\n"
-	      "  check      run the hive's self-test\n",
+	      "  check      run the hive's self-test\n"
+	      "\n"
+	      "options: --json (print the hive's JSON only), --hive URL, --help\n",
 	      out);
 }
 
@@ -24,8 +26,9 @@ static void print_json(struct json_object *o)
 						       JSON_C_TO_STRING_NOSLASHESCAPE));
 }
 
-static int hive_status(struct cli *cli)
+static int hive_status(struct cli *cli, const char *arg)
 {
+	(void)arg;
 	struct json_object *info;
 	int rc = cli_get_json(cli, "/v1/info", &info);
 	if (rc)
@@ -50,8 +53,9 @@ static int hive_status(struct cli *cli)
 	return CLI_OK;
 }
 
-static int hive_devices(struct cli *cli)
+static int hive_devices(struct cli *cli, const char *arg)
 {
+	(void)arg;
 	struct json_object *caps, *devs;
 	int rc = cli_get_json(cli, "/v1/capabilities", &caps);
 	if (rc)
@@ -89,8 +93,9 @@ static int hive_devices(struct cli *cli)
 	return CLI_OK;
 }
 
-static int hive_backends(struct cli *cli)
+static int hive_backends(struct cli *cli, const char *arg)
 {
+	(void)arg;
 	struct json_object *o, *list;
 	int rc = cli_get_json(cli, "/v1/backends", &o);
 	if (rc)
@@ -123,35 +128,24 @@ static int hive_backends(struct cli *cli)
 	return CLI_OK;
 }
 
+static const struct cli_subcmd subcmds[] = {
+	{ "status", NULL, "",
+	  "the hive's id, version and host, its URL and uptime, whether it requires a bearer token, "
+	  "and its worker catalog, cache directory and plugin directory", hive_status },
+	{ "devices", NULL, "",
+	  "the devices workers can run on: GPUs (memory, compute capability, NUMA node, PCI bus id) "
+	  "and CPU NUMA nodes, as the available backends enumerated them", hive_devices },
+	{ "backends", NULL, "",
+	  "each backend plugin with its state: available, unavailable (this node lacks what it "
+	  "needs: the reason says what) or broken (the plugin itself failed)", hive_backends },
+	{ "check", NULL, "",
+	  "run the hive's self-test: each backend plugin's state, whether the cache directory is "
+	  "writable, whether the worker catalog is reachable. Exit status 0 when the hive can work, "
+	  "1 when a hard requirement fails", cli_hive_check },
+	{ NULL, NULL, NULL, NULL, NULL },
+};
+
 int cli_hive(struct cli *cli, int argc, char **argv)
 {
-	if (argc < 2) {
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	const char *sub = argv[1];
-	if (!strcmp(sub, "--help") || !strcmp(sub, "-h") || !strcmp(sub, "help")) {
-		usage(stdout);
-		return CLI_OK;
-	}
-	if (!strcmp(sub, "check"))
-		return cli_hive_check(cli, argc - 1, argv + 1);
-	int (*fn)(struct cli *) = !strcmp(sub, "status")     ? hive_status
-				  : !strcmp(sub, "devices")  ? hive_devices
-				  : !strcmp(sub, "backends") ? hive_backends
-							     : NULL;
-	if (!fn) {
-		fprintf(stderr, "rbee: unknown hive command '%s'\n\n", sub);
-		usage(stderr);
-		return CLI_USAGE;
-	}
-	if (argc > 2) {
-		if (!strcmp(argv[2], "--help") || !strcmp(argv[2], "-h")) {
-			usage(stdout);
-			return CLI_OK;
-		}
-		fprintf(stderr, "rbee: 'rbee hive %s' takes no arguments (got '%s')\n", sub, argv[2]);
-		return CLI_USAGE;
-	}
-	return fn(cli);
+	return cli_subcmd_dispatch(cli, "hive", subcmds, usage, "nothing", argc, argv);
 }

@@ -24,10 +24,10 @@ static void usage(FILE *out)
 	      "  get | show <id>       one model: file, size, sha256, GGUF facts\n"
 	      "  delete | rm <id>      delete a model, or an unfinished download of it\n"
 	      "\n"
-	      "ids: 'org/repo' (the hive picks a GGUF file by quantization: Q4_K_M, Q5_K_M, Q4_0,\n"
-	      "     Q5_0, Q8_0, F16, else the smallest) or 'org/repo:file.gguf' (that file)\n"
-	      "the hive uses HF_ENDPOINT (default https://huggingface.co) and HF_TOKEN from its own\n"
-	      "environment\n"
+	      "ids: 'org/repo' (the hive picks a GGUF file by quantization: Q4_K_M, Q5_K_M,\n"
+	      "     Q4_0, Q5_0, Q8_0, F16, else the smallest) or 'org/repo:file.gguf'\n"
+	      "the hive downloads from HF_ENDPOINT (default https://huggingface.co) with\n"
+	      "HF_TOKEN, both from the hive's own environment\n"
 	      "\n"
 	      "options: --json (print the result JSON only), --hive URL, --help\n",
 	      out);
@@ -71,13 +71,15 @@ static void render_list(struct cli *cli, struct json_object *res)
 		   json_object_array_length(list) : 0;
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *m = json_object_array_get_idx(list, i);
-		char size[32], params[32], ctx[32];
+		char size[32], params[32], ctx[32], added[16] = "";
 		cli_human_bytes((unsigned long long)rb_json_int(m, "size", 0), size, sizeof(size));
+		/* The day is enough in a list ('get' has the time): "2026-11-27T05:19:08Z". */
+		snprintf(added, sizeof(added), "%.10s", cli_str_or(m, "added_at", ""));
 		const char *row[] = { rb_json_str(m, "id"), rb_json_str(m, "status"),
 				      rb_json_str(m, "quantization"), rb_json_str(m, "architecture"),
 				      params_str(m, params, sizeof(params)),
 				      int_str(m, "context_length", ctx, sizeof(ctx)), size,
-				      rb_json_str(m, "added_at"), NULL };
+				      added, NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
@@ -94,13 +96,10 @@ static void field(const char *label, const char *value)
 static void render_record(struct cli *cli, struct json_object *m)
 {
 	(void)cli;
-	char size[32], params[32], ctx[32], tensors[32], ver[32], sha[128];
+	char size[32], params[32], ctx[32], tensors[32], ver[32];
 	unsigned long long bytes = (unsigned long long)rb_json_int(m, "size", 0);
 	cli_human_bytes(bytes, size, sizeof(size));
 	snprintf(size + strlen(size), sizeof(size) - strlen(size), " (%llu bytes)", bytes);
-	snprintf(sha, sizeof(sha), "%s%s", cli_str_or(m, "sha256", "-"),
-		 rb_json_bool(m, "sha256_verified", false) ? " (verified against the hub)"
-							   : " (not verified: the hub announced none)");
 	bool gguf = !strcmp(cli_str_or(m, "format", ""), "gguf");
 	field("id", rb_json_str(m, "id"));
 	field("name", rb_json_str(m, "name"));
@@ -108,7 +107,10 @@ static void render_record(struct cli *cli, struct json_object *m)
 	field("file", rb_json_str(m, "file"));
 	field("path", rb_json_str(m, "path"));
 	field("size", size);
-	field("sha256", sha);
+	field("sha256", rb_json_str(m, "sha256"));
+	field("verified", rb_json_bool(m, "sha256_verified", false) ?
+				  "yes: the sha256 matches the hub's" :
+				  "no: the hub announced no sha256 for this file");
 	field("format", gguf ? "GGUF" : "not GGUF (no facts read)");
 	if (gguf) {
 		field("architecture", rb_json_str(m, "architecture"));
@@ -122,12 +124,12 @@ static void render_record(struct cli *cli, struct json_object *m)
 	field("added at", rb_json_str(m, "added_at"));
 }
 
+/* The hive's narration already said "deleted model 'x' (N freed)"; --json still prints the
+ * result. */
 static void render_deleted(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
-	char freed[32];
-	cli_human_bytes((unsigned long long)rb_json_int(res, "freed_bytes", 0), freed, sizeof(freed));
-	printf("deleted model '%s' (%s freed)\n", cli_str_or(res, "id", "?"), freed);
+	(void)res;
 }
 
 /* ---- commands ---- */

@@ -25,7 +25,7 @@ static void usage(FILE *out)
 	      "\n"
 	      "  available | catalog       workers the catalog offers for this hive\n"
 	      "  list | ls                 workers installed on the hive\n"
-	      "  get | show <id>           one worker: the installed one, else the catalog entry\n"
+	      "  get | show <id>           one worker: installed, else its catalog entry\n"
 	      "  download | install <id>   build a worker from its PKGBUILD and install it\n"
 	      "  remove | rm <id>          remove an installed worker\n"
 	      "  verify <id>               check an installed worker can run on this node\n"
@@ -39,7 +39,6 @@ static void usage(FILE *out)
 	      out);
 }
 
-/* Per-command help: the one usage line and what it does. */
 /* "linux/macos" from a JSON array of strings. */
 static const char *joined(struct json_object *o, const char *key, char *buf, size_t len)
 {
@@ -143,9 +142,10 @@ static void field(const char *label, const char *value)
 	printf("%-14s %s\n", label, value && *value ? value : "-");
 }
 
-static void render_installed(struct cli *cli, struct json_object *w)
+/* One installed worker. `checks`: show its verify report as a table (`get`); else one line
+ * (`install`, whose narration already listed each check as it ran). */
+static void show_installed(struct cli *cli, struct json_object *w, bool checks)
 {
-	(void)cli;
 	char size[32];
 	cli_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
 	field("id", rb_json_str(w, "id"));
@@ -160,10 +160,31 @@ static void render_installed(struct cli *cli, struct json_object *w)
 	field("from catalog", rb_json_str(w, "catalog_source"));
 	field("directory", rb_json_str(w, "install_dir"));
 	struct json_object *report;
-	if (json_object_object_get_ex(w, "verify", &report) && report) {
+	if (!json_object_object_get_ex(w, "verify", &report) || !report)
+		return;
+	if (checks) {
 		puts("");
 		render_verify(cli, report);
+		return;
 	}
+	struct json_object *list = list_of(report, "checks");
+	size_t n = list ? json_object_array_length(list) : 0, passed = 0;
+	for (size_t i = 0; i < n; i++)
+		passed += rb_json_bool(json_object_array_get_idx(list, i), "ok", false);
+	char line[96];
+	snprintf(line, sizeof(line), "%zu of %zu checks passed: %s", passed, n,
+		 rb_json_bool(report, "ok", false) ? "can run on this node" : "NOT usable on this node");
+	field("verified", line);
+}
+
+static void render_installed(struct cli *cli, struct json_object *w)
+{
+	show_installed(cli, w, true);
+}
+
+static void render_install(struct cli *cli, struct json_object *w)
+{
+	show_installed(cli, w, false);
 }
 
 static void render_entry(struct cli *cli, struct json_object *e)
@@ -230,7 +251,8 @@ static int run_quiet(struct cli *cli, struct json_object *op, struct quiet *q)
 	const char *job = NULL;
 	struct json_object *sub = NULL;
 	if (rc) {
-		fprintf(stderr, "rbee: cannot reach the hive at '%s': %s\n", cli->hive_url, err.msg);
+		fprintf(stderr, "rbee: cannot reach the hive at '%s': %s; is rbee-hive running? (set "
+				"--hive or RBEE_HIVE_URL)\n", cli->hive_url, err.msg);
 		rc = CLI_UNREACHABLE;
 	} else if (resp.status != 200 && resp.status != 201 && resp.status != 202) {
 		sub = rb_json_parse(resp.body.data, resp.body.len, NULL);
@@ -295,6 +317,7 @@ static int cmd_get(struct cli *cli, const char *id)
 	if (!rc && q.terminal == 1 && q.data) {
 		if (cli->json)
 			puts(json_object_to_json_string_ext(q.data, JSON_C_TO_STRING_PRETTY |
+								    JSON_C_TO_STRING_SPACED |
 								    JSON_C_TO_STRING_NOSLASHESCAPE));
 		else
 			render_installed(cli, q.data);
@@ -311,7 +334,7 @@ static int cmd_get(struct cli *cli, const char *id)
 
 static int cmd_install(struct cli *cli, const char *id)
 {
-	return cli_run_job(cli, op_with_id("worker_install", id), render_installed);
+	return cli_run_job(cli, op_with_id("worker_install", id), render_install);
 }
 
 /* The hive's narration already said "removed worker 'x'"; --json still prints the result. */
@@ -328,7 +351,7 @@ static int cmd_remove(struct cli *cli, const char *id)
 
 static int cmd_verify(struct cli *cli, const char *id)
 {
-	return cli_run_job(cli, op_with_id("worker_verify", id), render_verify);
+	return cli_run_job_summary(cli, op_with_id("worker_verify", id), render_verify);
 }
 
 static const struct cli_subcmd subcmds[] = {

@@ -16,17 +16,24 @@ void cli_usage_main(FILE *out)
 	      "The rbee keeper: manage the workers and models of an rbee hive.\n"
 	      "\n"
 	      "commands:\n"
-	      "  worker   available | list | get | install | remove | verify | spawn | process | logs\n"
+	      "  worker   available | list | get | install | remove | verify\n"
+	      "           spawn | process list | get | delete | logs\n"
 	      "  model    download | list | get | delete\n"
 	      "  hive     status | devices | backends | check\n"
 	      "\n"
 	      "options (before or after the command):\n"
-	      "  --hive URL   the hive to talk to (RBEE_HIVE_URL; default http://localhost:7835)\n"
+	      "  --hive URL   the hive to talk to (default http://localhost:7835)\n"
 	      "  --json       print the result as JSON only\n"
 	      "  --help       help for any command: rbee worker --help\n"
 	      "  --version\n"
 	      "\n"
-	      "environment: RBEE_HIVE_URL, RBEE_API_TOKEN (bearer token), NO_COLOR\n"
+	      "environment:\n"
+	      "  RBEE_HIVE_URL   the hive's URL (as --hive)\n"
+	      "  RBEE_API_TOKEN  the bearer token of a hive started with a token\n"
+	      "  RBEE_HIVE_ID    the id of a hive started with --hive-id (default localhost)\n"
+	      "  NO_COLOR        progress as plain lines, not a redrawn bar (as when piped)\n"
+	      "  COLUMNS         the width tables wrap to (default: the terminal's)\n"
+	      "\n"
 	      "exit status: 0 success, 1 the job failed or was cancelled, 2 usage error,\n"
 	      "3 the hive is unreachable\n",
 	      out);
@@ -79,6 +86,14 @@ int main(int argc, char **argv)
 	int rc = take_global_options(&cli, &argc, argv);
 	if (rc)
 		return rc;
+	const char *scheme = strstr(cli.hive_url, "://");
+	if (!*cli.hive_url || (scheme && strncmp(cli.hive_url, "http://", 7) &&
+			       strncmp(cli.hive_url, "https://", 8))) {
+		fprintf(stderr, "rbee: invalid hive URL '%s' (from %s): use http://HOST:PORT, "
+				"https://HOST:PORT or HOST:PORT\n",
+			cli.hive_url, cli.hive_url == env ? "RBEE_HIVE_URL" : "--hive");
+		return CLI_USAGE;
+	}
 	/* Accept "host:port" and trailing slashes. */
 	snprintf(url, sizeof(url), "%s%s", strstr(cli.hive_url, "://") ? "" : "http://", cli.hive_url);
 	size_t n = strlen(url);

@@ -18,11 +18,42 @@ const char *cli_str_or(struct json_object *obj, const char *key, const char *def
 	return s ? s : def;
 }
 
+/* Print `text` reflowed (any run of whitespace is one space) into lines of at most `width`
+ * columns, each starting with `indent` spaces. */
+static void print_wrapped(FILE *out, const char *text, int indent, size_t width)
+{
+	size_t col = 0;
+	while (*text) {
+		while (*text == ' ' || *text == '\n')
+			text++;
+		size_t n = strcspn(text, " \n");
+		if (!n)
+			break;
+		if (col && col + 1 + n > width) {
+			fputc('\n', out);
+			col = 0;
+		}
+		if (!col) {
+			fprintf(out, "%*s", indent, "");
+			col = (size_t)indent;
+		} else {
+			fputc(' ', out);
+			col++;
+		}
+		fwrite(text, 1, n, out);
+		col += n;
+		text += n;
+	}
+	if (col)
+		fputc('\n', out);
+}
+
 static void subcmd_usage(const char *group, const struct cli_subcmd *s, FILE *out)
 {
-	fprintf(out, "usage: rbee %s %s%s%s%s%s\n\n  %s\n\noptions: --json, --hive URL\n", group,
-		s->name, s->alias ? " | " : "", s->alias ? s->alias : "", s->args[0] ? " " : "",
-		s->args, s->help);
+	fprintf(out, "usage: rbee %s %s%s%s%s%s\n\n", group, s->name, s->alias ? " | " : "",
+		s->alias ? s->alias : "", s->args[0] ? " " : "", s->args);
+	print_wrapped(out, s->help, 2, 78);
+	fputs("\noptions: --json (print the result JSON only), --hive URL, --help\n", out);
 }
 
 static int run_subcmd(struct cli *cli, const char *group, const struct cli_subcmd *s,
