@@ -307,18 +307,31 @@ static bool should_stop(void *arg)
 	return log->job && rb_job_cancelled(log->job);
 }
 
+/* envp, or the hive's scrubbed environment (kept in *scrubbed) when the caller named none:
+ * no sandboxed child ever sees the hive's secrets. */
+static const char *const *sandbox_envp(const char *const *envp, struct rb_env *scrubbed)
+{
+	rb_env_init(scrubbed);
+	if (envp)
+		return envp;
+	rb_env_from_environ_scrubbed(scrubbed);
+	return rb_env_envp(scrubbed);
+}
+
 int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool network,
 		 const char *const *argv, const char *const *envp, const char *cwd, const char *what,
 		 struct rb_err *err)
 {
 	struct sandbox_child child = { sb, network };
-	struct rb_proc_opts o = { .argv = argv, .envp = envp, .cwd = cwd, .out = RB_PROC_IO_PIPE,
+	struct rb_env scrubbed;
+	struct rb_proc_opts o = { .argv = argv, .envp = sandbox_envp(envp, &scrubbed), .cwd = cwd, .out = RB_PROC_IO_PIPE,
 				  .err = RB_PROC_IO_MERGE, .new_pgroup = true, .die_with_parent = true,
 				  .child_setup = sandbox_child_setup, .child_arg = &child,
 				  .setup_what = "dropping privileges" };
 	struct rb_proc p;
 	rb_build_log_reset_tail(log);
 	int rc = rb_proc_start(&o, &p, err);
+	rb_env_release(&scrubbed);
 	if (rc)
 		return rc;
 	if (log->job)
@@ -360,12 +373,14 @@ int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *co
 		       int *status, struct rb_err *err)
 {
 	struct sandbox_child child = { sb, network };
-	struct rb_proc_opts o = { .argv = argv, .envp = envp, .out = RB_PROC_IO_PIPE,
-				  .err = RB_PROC_IO_MERGE, .new_pgroup = true, .die_with_parent = true,
-				  .child_setup = sandbox_child_setup, .child_arg = &child,
-				  .setup_what = "entering the sandbox" };
+	struct rb_env scrubbed;
+	struct rb_proc_opts o = { .argv = argv, .envp = sandbox_envp(envp, &scrubbed),
+				  .out = RB_PROC_IO_PIPE, .err = RB_PROC_IO_MERGE, .new_pgroup = true,
+				  .die_with_parent = true, .child_setup = sandbox_child_setup,
+				  .child_arg = &child, .setup_what = "entering the sandbox" };
 	struct rb_proc p;
 	int rc = rb_proc_start(&o, &p, err);
+	rb_env_release(&scrubbed);
 	if (rc)
 		return rc;
 	struct capture c = { out, max };

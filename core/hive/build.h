@@ -68,14 +68,15 @@ void rb_build_log_tail(const struct rb_build_log *log, char *out, size_t outlen)
 void rb_build_log_reset_tail(struct rb_build_log *log);
 
 /* Run argv in the sandbox (network only when `network`), output streamed into `log`, the
- * child registered with the job so a cancel stops it. Returns 0 on exit status 0; otherwise
+ * child registered with the job so a cancel stops it. envp NULL: the hive's environment
+ * without its secrets (rb_env_from_environ_scrubbed), never the raw one. Returns 0 on exit status 0; otherwise
  * RB_EIO "<what> failed (exited with status 2)", RB_ECANCELLED, or a start error. */
 int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool network,
 		 const char *const *argv, const char *const *envp, const char *cwd, const char *what,
 		 struct rb_err *err);
 
 /* Run argv in the sandbox with a time limit, capturing stdout+stderr (at most `max` bytes) -
- * for short probes such as `ldd` or `<worker> --version`. Returns rb_proc_pump's result. */
+ * for short probes such as `ldd` or `<worker> --version`. envp NULL: scrubbed, as above. Returns rb_proc_pump's result. */
 int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *const *argv,
 		       const char *const *envp, int timeout_ms, struct rb_buf *out, size_t max,
 		       int *status, struct rb_err *err);

@@ -98,9 +98,10 @@ static bool is_secret(const char *name)
 {
 	static const char *const patterns[] = { "RBEE_API_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
 						"*_TOKEN", "*SECRET*", "*PASSWORD*", "*_API_KEY",
-						"AWS_*KEY*", NULL };
+						"AWS_*KEY*", "SSH_AUTH_SOCK", NULL };
+	/* Case-insensitive: "hf_token" is as secret as "HF_TOKEN". */
 	for (size_t i = 0; patterns[i]; i++)
-		if (fnmatch(patterns[i], name, 0) == 0)
+		if (fnmatch(patterns[i], name, FNM_CASEFOLD) == 0)
 			return true;
 	return false;
 }
@@ -432,7 +433,13 @@ static int host_run(struct rbee_call *call, const char *const argv[], int timeou
 	struct rb_buf b = RB_BUF_INIT;
 	struct rb_err err = RB_ERR_INIT;
 	int st = 0;
-	int rc = rb_proc_run(argv, NULL, NULL, timeout_ms, &b, outlen ? outlen : 1, &st, &err);
+	/* Plugins run tools (nvcc, nvidia-smi...): they get the environment builds get. */
+	struct rb_env env;
+	rb_env_init(&env);
+	rb_env_from_environ_scrubbed(&env);
+	int rc = rb_proc_run(argv, rb_env_envp(&env), NULL, timeout_ms, &b, outlen ? outlen : 1, &st,
+			     &err);
+	rb_env_release(&env);
 	if (out && outlen) {
 		snprintf(out, outlen, "%s", b.data);
 	}

@@ -29,7 +29,8 @@ const char *rb_env_get(const struct rb_env *env, const char *name);
 /* A NULL-terminated envp view (valid until the env changes). */
 const char *const *rb_env_envp(struct rb_env *env);
 /* Start from the hive's environment minus secrets (RBEE_API_TOKEN, HF_TOKEN, *_TOKEN,
- * *_SECRET*, *_PASSWORD*, AWS_*KEY*). What builds and workers inherit. */
+ * *SECRET*, *PASSWORD*, *_API_KEY, AWS_*KEY*, SSH_AUTH_SOCK; names in any case). What builds,
+ * verify probes, plugin tools and workers inherit. */
 void rb_env_from_environ_scrubbed(struct rb_env *env);
 
 /* Verify report: ordered checks, each ok or not, with detail. */

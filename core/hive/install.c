@@ -29,6 +29,7 @@
 #include "rb_proc.h"
 #include "rb_sha256.h"
 #include "sources.h"
+#include "staging.h"
 #include "verify.h"
 
 #define PKGBUILD_MAX (1u << 20)
@@ -201,6 +202,13 @@ static int make_workdir(struct install *in, struct rb_err *err)
 			return rb_err_set(err, RB_EIO, "cannot create a build directory in '%s': %s",
 					  tmp, strerror(errno));
 		in->work_outside = true;
+		/* Named in the stage, so a hive killed mid-build still finds it (staging.h). */
+		char link[PATH_MAX];
+		if ((rc = path_fmt(link, sizeof(link), err, "%s/%s", in->stage,
+				   RB_STAGING_OUTSIDE_LINK)))
+			return rc;
+		if (symlink(in->work, link) != 0)
+			return rb_err_set(err, RB_EIO, "cannot create '%s': %s", link, strerror(errno));
 		rb_build_log_say(&in->log, "building in '%s': build user '%s' cannot enter '%s'",
 				 in->work, in->sb.user, in->hive->paths.staging);
 	}
@@ -311,7 +319,7 @@ static int take_package(struct install *in, char *root, size_t len, struct rb_er
 	const char *cp[] = { "cp", "-a", "--", in->pkgdir, root, NULL };
 	struct rb_buf out = RB_BUF_INIT;
 	int status = 0;
-	rc = rb_proc_run(cp, NULL, NULL, 0, &out, 4096, &status, err);
+	rc = rb_proc_run(cp, rb_env_envp(&in->env), NULL, 0, &out, 4096, &status, err);
 	if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0))
 		rc = rb_err_set(err, RB_EIO, "cannot copy the package tree into '%s': %s", root, out.data);
 	rb_buf_release(&out);
@@ -350,9 +358,10 @@ static bool search_binary(const char *dir, const char *name, int depth, char *ou
 	return found;
 }
 
-/* The installed binary: the entry's install_path, the usual bin directories, else a search. */
-static int find_binary(struct install *in, const char *root, const char *name, char *out,
-		       size_t len, struct rb_err *err)
+/* The binary's path in the tree: the entry's install_path, the usual bin directories, else a
+ * search. */
+static int find_binary_path(struct install *in, const char *root, const char *name, char *out,
+			    size_t len, struct rb_err *err)
 {
 	const char *ip = rb_json_str(in->entry, "install_path");
 	const char *cands[] = { "usr/bin", "usr/local/bin", "bin", "opt/bin" };
@@ -371,6 +380,31 @@ static int find_binary(struct install *in, const char *root, const char *name, c
 			  "package() did not install an executable named '%s' (looked for the "
 			  "entry's install_path, usr/bin, usr/local/bin, bin, and anywhere in the "
 			  "package tree): fix the PKGBUILD or the entry's binary_name", name);
+}
+
+/* The binary found must be a file of the package tree: a directory symlink in $pkgdir
+ * (usr -> /usr) would otherwise make the hive record, hash and later run a file outside the
+ * install, one that anybody able to write there could swap. */
+static int check_inside(const char *root, const char *bin, struct rb_err *err)
+{
+	char real_root[PATH_MAX], real_bin[PATH_MAX];
+	if (!realpath(root, real_root) || !realpath(bin, real_bin))
+		return rb_err_set(err, RB_EIO, "cannot resolve '%s': %s", bin, strerror(errno));
+	size_t n = strlen(real_root);
+	if (!strncmp(real_root, real_bin, n) && real_bin[n] == '/')
+		return 0;
+	return rb_err_set(err, RB_EINVAL,
+			  "the worker binary '%s' resolves to '%s', outside the package tree "
+			  "(a symlink in $pkgdir leads out of it): package() must install the binary "
+			  "itself into $pkgdir", bin + strlen(root) + 1, real_bin);
+}
+
+/* The installed binary: the entry's install_path, the usual bin directories, else a search. */
+static int find_binary(struct install *in, const char *root, const char *name, char *out,
+		       size_t len, struct rb_err *err)
+{
+	int rc = find_binary_path(in, root, name, out, len, err);
+	return rc ? rc : check_inside(root, out, err);
 }
 
 static void iso_now(char *out, size_t len)

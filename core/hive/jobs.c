@@ -599,23 +599,26 @@ static void escalate_kills(struct rb_jobs *jobs, long long now)
 	}
 }
 
-/* Drop finished jobs beyond the newest RB_JOBS_KEEP_FINISHED or older than
- * RB_JOBS_KEEP_SECONDS. Engine lock held. */
+/* Drop finished jobs beyond the newest RB_JOBS_KEEP_FINISHED, beyond RB_JOBS_KEEP_BYTES of
+ * their events together, or older than RB_JOBS_KEEP_SECONDS. Engine lock held. */
 static void retire_jobs(struct rb_jobs *jobs, long long now)
 {
-	size_t kept_finished = 0, out = jobs->nall;
+	size_t kept_finished = 0, kept_bytes = 0, out = jobs->nall;
 	/* Walk newest to oldest, compacting the survivors towards the end. */
 	for (size_t i = jobs->nall; i-- > 0;) {
 		struct rb_job *job = jobs->all[i];
 		pthread_mutex_lock(&job->lock);
 		bool done = finished(job->state);
 		bool old = done && now - job->finished_mono_ms > (long long)RB_JOBS_KEEP_SECONDS * 1000;
+		size_t bytes = job->ev_bytes;
 		pthread_mutex_unlock(&job->lock);
-		if (done && (old || kept_finished >= RB_JOBS_KEEP_FINISHED)) {
+		if (done && (old || kept_finished >= RB_JOBS_KEEP_FINISHED ||
+			     (kept_finished && kept_bytes + bytes > RB_JOBS_KEEP_BYTES))) {
 			rb_job_unref(job);
 			continue;
 		}
 		kept_finished += done;
+		kept_bytes += done ? bytes : 0;
 		jobs->all[--out] = job;
 	}
 	if (out) {

@@ -5,8 +5,9 @@
  * (cfg.max_jobs) runs queued jobs in submit order; each job keeps its events (narration,
  * progress, data, one terminal) with increasing ids so any number of streams, opened at any
  * time, replay the history and then follow live. Finished jobs stay listed for a while (the
- * last RB_JOBS_KEEP_FINISHED, at most RB_JOBS_KEEP_SECONDS), then are freed; a stream still
- * open on a retired job keeps it alive through its reference.
+ * last RB_JOBS_KEEP_FINISHED, whose events hold at most RB_JOBS_KEEP_BYTES together, for at
+ * most RB_JOBS_KEEP_SECONDS), then are freed; a stream still open on a retired job keeps it
+ * alive through its reference.
  *
  * Handlers see only job.h. Operations are looked up in the table of ops.h; operations named
  * "test_*" exist only when the hive was started with RBEE_ENABLE_TEST_OPS=1.
@@ -32,6 +33,7 @@ struct rb_hive;
 
 #define RB_JOBS_KEEP_FINISHED 200   /* finished jobs listed at most */
 #define RB_JOBS_KEEP_SECONDS 3600   /* ... and for at most this long after they finished */
+#define RB_JOBS_KEEP_BYTES (64u << 20) /* ... and their events at most this much together */
 #define RB_JOBS_MAX_ACTIVE 1024     /* queued + running; beyond that submit is refused (503) */
 #define RB_JOB_MAX_EVENTS 10000     /* events kept per job ... */
 #define RB_JOB_MAX_EVENT_BYTES (4u << 20) /* ... and bytes; beyond either, middle ones drop */

@@ -21,6 +21,7 @@
 #include "rb_log.h"
 #include "rb_proc.h"
 #include "server.h"
+#include "staging.h"
 #include "topology.h"
 #include "workers.h"
 
@@ -68,6 +69,7 @@ int main(int argc, char **argv)
 		rb_error("%s", err.msg);
 		return 2;
 	}
+	rb_staging_claim(&hive);
 
 	/* Signals are taken by sigwait() below; every thread started from here inherits the mask. */
 	sigset_t sigs;

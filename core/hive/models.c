@@ -43,6 +43,15 @@ static int copy_part(char *dst, const char *src, size_t len)
 	return rb_id_valid(dst) ? 0 : -1;
 }
 
+/* Names the store itself uses in a model's directory (see models.h), which a model file named
+ * in an id must not take: it would be overwritten, or mistaken for an unfinished download. */
+static bool store_name(const char *file)
+{
+	size_t n = strlen(file);
+	return !strcmp(file, "metadata.json") || !strcmp(file, "download.json") ||
+	       (n >= 5 && !strcmp(file + n - 5, ".part"));
+}
+
 int rb_model_id_parse(const char *id, struct rb_model_ref *ref, struct rb_err *err)
 {
 	memset(ref, 0, sizeof(*ref));
@@ -66,6 +75,10 @@ int rb_model_id_parse(const char *id, struct rb_model_ref *ref, struct rb_err *e
 		return rb_err_set(err, RB_EINVAL, "invalid model id '%s': each of org, repo and file "
 				  "must be 1-128 characters of A-Z a-z 0-9 . _ - (not starting "
 				  "with '.', no '..'); " ID_FORMS, id);
+	if (store_name(ref->file))
+		return rb_err_set(err, RB_EINVAL, "invalid model id '%s': '%s' is a name the model "
+				  "store uses itself (metadata.json, download.json, *.part), not a "
+				  "model file; " ID_FORMS, id, ref->file);
 	return 0;
 }
 

@@ -1129,6 +1129,19 @@ static int git_fragment(const char *entry, struct rb_source *src, struct rb_err 
 			  "#commit=...)", entry, frag);
 }
 
+/* The git transports a source may use: a plain URL of a network or local repository. The
+ * host part may not start with '-' (git would read it as an option of ssh). */
+static bool git_url_ok(const char *url)
+{
+	static const char *const schemes[] = { "https://", "http://", "git://", "ssh://", "file://" };
+	for (size_t i = 0; i < sizeof(schemes) / sizeof(schemes[0]); i++) {
+		size_t n = strlen(schemes[i]);
+		if (!strncmp(url, schemes[i], n))
+			return url[n] != '-';
+	}
+	return false;
+}
+
 int rb_source_parse(const char *entry, struct rb_source *src, struct rb_err *err)
 {
 	memset(src, 0, sizeof(*src));
@@ -1152,6 +1165,11 @@ int rb_source_parse(const char *entry, struct rb_source *src, struct rb_err *err
 		int rc = git_fragment(entry, src, err);
 		if (rc)
 			return rc;
+		if (!git_url_ok(src->url))
+			return rb_err_set(err, RB_EINVAL,
+					  "source '%s': a git URL must start with https://, http://, "
+					  "git://, ssh:// or file:// (other git transports, such as "
+					  "'ext::', are refused)", entry);
 	} else if (!strncmp(src->url, "http://", 7) || !strncmp(src->url, "https://", 8)) {
 		src->kind = RB_SOURCE_HTTP;
 	} else if (!strncmp(src->url, "file://", 7)) {

@@ -11,9 +11,11 @@
 #include "routes.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hive.h"
 #include "jobs.h"
@@ -23,6 +25,9 @@
 
 #define STREAM_KEEPALIVE_MS 15000
 #define STREAM_CHUNK 16384
+
+/* Job streams whose response MHD has not released yet (see rb_route_job_streams_drain). */
+static atomic_int open_streams;
 
 struct stream {
 	struct rb_job *job; /* one reference */
@@ -96,6 +101,13 @@ static void stream_free(void *cls)
 	rb_job_unref(st->job);
 	rb_buf_release(&st->out);
 	free(st);
+	atomic_fetch_sub(&open_streams, 1);
+}
+
+void rb_route_job_streams_drain(int max_ms)
+{
+	for (int waited = 0; atomic_load(&open_streams) > 0 && waited < max_ms; waited += 10)
+		usleep(10 * 1000);
 }
 
 /* Last-Event-ID: the id of the last event the client has; absent means from the start. */
@@ -133,6 +145,7 @@ enum MHD_Result rb_route_job_stream(struct rb_request *req)
 		rb_job_unref(job);
 		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
 	}
+	atomic_fetch_add(&open_streams, 1);
 	st->job = job;
 	st->cursor = cursor;
 	rb_buf_init(&st->out);

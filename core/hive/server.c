@@ -13,16 +13,29 @@
 #include "rb_buf.h"
 #include "rb_json.h"
 #include "rb_log.h"
+#include "routes.h"
 
 struct rb_server {
 	struct MHD_Daemon *daemon;
 };
 
+/* Seconds a connection may sit without sending or receiving a byte (slow or stalled clients,
+ * idle keep-alive connections): RBEE_HTTP_TIMEOUT_S, 1..86400, default 60. Streams are exempt
+ * (rb_reply_response). */
+#define HTTP_TIMEOUT_DEFAULT_S 60u
+
 /* Per-request state kept by MHD between the calls of one request. */
 struct conn_state {
 	struct rb_buf body;
 	bool too_big;
+	bool answered; /* a reply was queued before the body was read (413): ignore the rest */
+	size_t drained; /* bytes of an oversized chunked body read and dropped */
 };
+
+/* An oversized body of unknown length (chunked) is read and dropped up to this many times the
+ * limit, so an ordinary client gets its 413; past that the connection is closed (MHD cannot
+ * answer in the middle of a body, and a hostile client need never end it). */
+#define DRAIN_FACTOR 8
 
 static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
 {
@@ -36,6 +49,9 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struc
 
 enum MHD_Result rb_reply_response(struct rb_request *req, unsigned status, struct MHD_Response *resp)
 {
+	/* A stream may be quiet between its keep-alives: only the idle timeout is lifted, the
+	 * request itself was complete. */
+	MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
 	return queue(req->conn, status, resp);
 }
 
@@ -203,17 +219,33 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		rb_buf_init(&st->body);
 		*con_cls = st;
-		/* Refuse a declared oversized body before reading it. */
+		/* Refuse a declared oversized body before reading it: the answer goes out at once
+		 * and MHD closes the connection instead of reading the body. */
 		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > hive->cfg.max_body)
-			st->too_big = true;
+		if (cl && strtoull(cl, NULL, 10) > hive->cfg.max_body) {
+			st->too_big = st->answered = true;
+			return dispatch(hive, conn, url, method, st);
+		}
+		return MHD_YES;
+	}
+	if (st->answered) {
+		*data_size = 0;
 		return MHD_YES;
 	}
 	if (*data_size) {
-		if (!st->too_big && st->body.len + *data_size <= hive->cfg.max_body)
+		if (!st->too_big && st->body.len + *data_size <= hive->cfg.max_body) {
 			rb_buf_add(&st->body, data, *data_size);
-		else
-			st->too_big = true; /* keep draining, answer 413 at the end */
+		} else {
+			st->too_big = true; /* answer 413 at the end */
+			rb_buf_release(&st->body);
+			st->drained += *data_size;
+			if (st->drained / DRAIN_FACTOR > hive->cfg.max_body) {
+				rb_warn("http: closing a connection that sent a %s %s body past %zu "
+					"bytes (the limit is %zu)", method, url, st->drained,
+					hive->cfg.max_body);
+				return MHD_NO;
+			}
+		}
 		*data_size = 0;
 		return MHD_YES;
 	}
@@ -243,6 +275,21 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
 		line[--n] = '\0';
 	rb_warn("http: %s", line);
+}
+
+static unsigned http_timeout_s(void)
+{
+	const char *v = getenv("RBEE_HTTP_TIMEOUT_S");
+	if (!v || !*v)
+		return HTTP_TIMEOUT_DEFAULT_S;
+	char *end;
+	unsigned long x = strtoul(v, &end, 10);
+	if (*end || x < 1 || x > 86400 || *v == '-') {
+		rb_warn("ignoring RBEE_HTTP_TIMEOUT_S='%s': use a number of seconds from 1 to 86400",
+			v);
+		return HTTP_TIMEOUT_DEFAULT_S;
+	}
+	return (unsigned)x;
 }
 
 int rb_server_start(struct rb_hive *hive, struct rb_err *err)
@@ -276,7 +323,7 @@ int rb_server_start(struct rb_hive *hive, struct rb_err *err)
 				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
 				       MHD_OPTION_NOTIFY_COMPLETED, on_completed, hive,
 				       MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				       MHD_OPTION_CONNECTION_TIMEOUT, (unsigned)0,
+				       MHD_OPTION_CONNECTION_TIMEOUT, http_timeout_s(),
 				       MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
@@ -297,6 +344,7 @@ void rb_server_stop(struct rb_hive *hive)
 {
 	if (!hive->server)
 		return;
+	rb_route_job_streams_drain(2000);
 	MHD_stop_daemon(hive->server->daemon);
 	free(hive->server);
 	hive->server = NULL;

@@ -46,6 +46,8 @@ extern const struct rb_route rb_routes[];
 /* Start listening on cfg.bind:cfg.port (port 0 = any; the bound port is stored back in
  * cfg.port). */
 int rb_server_start(struct rb_hive *hive, struct rb_err *err);
+/* Stop serving. Job streams still sending their last events get up to 2 s to finish (call
+ * rb_jobs_shutdown first, which gives every job its terminal event); other connections close. */
 void rb_server_stop(struct rb_hive *hive);
 
 /* Replies. Each queues a response and returns MHD's result. */
@@ -56,7 +58,9 @@ enum MHD_Result rb_reply_text(struct rb_request *req, unsigned status, const cha
 enum MHD_Result rb_reply_err(struct rb_request *req, const struct rb_err *err);
 enum MHD_Result rb_reply_errf(struct rb_request *req, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Queue any prepared response (e.g. an SSE callback response); destroys it. */
+/* Queue a long-lived response (an SSE callback response); destroys it. Its connection is
+ * exempt from the idle timeout (RBEE_HTTP_TIMEOUT_S, default 60 s) that ends connections
+ * whose client stalls while sending a request or sits idle between requests. */
 enum MHD_Result rb_reply_response(struct rb_request *req, unsigned status, struct MHD_Response *resp);
 
 const char *rb_request_header(struct rb_request *req, const char *name);

@@ -3,6 +3,7 @@
  */
 #include "sources.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -16,6 +17,7 @@
 #include "job.h"
 #include "rb_buf.h"
 #include "rb_download.h"
+#include "rb_fs.h"
 #include "rb_http.h"
 #include "rb_sha256.h"
 
@@ -145,8 +147,17 @@ static int fetch_git(const struct rb_sources_ctx *ctx, const struct rb_source *s
 	char dir[PATH_MAX], what[300];
 	snprintf(dir, sizeof(dir), "%s/%s", ctx->dirs->srcdir, src->name);
 	snprintf(what, sizeof(what), "git clone of '%.240s'", src->url);
+	if (!strncmp(src->url, "file://", 7) && !ctx->local_catalog)
+		return rb_err_set(err, RB_EDENIED,
+				  "source '%s' is a git+file:// URL, which is accepted only from a local "
+				  "catalog directory (this catalog is '%s')", src->url,
+				  rb_catalog_source(ctx->hive));
 	struct rb_env env;
 	tool_env(ctx, &env);
+	/* Only the transports rb_source_parse accepts, whatever the user's git config allows:
+	 * no ext:: (runs commands), no fd::, and nothing a redirect or submodule could add. */
+	rb_env_set(&env, "GIT_ALLOW_PROTOCOL",
+		   ctx->local_catalog ? "https:http:git:ssh:file" : "https:http:git:ssh");
 	bool by_name = !strcmp(src->ref_kind, "tag") || !strcmp(src->ref_kind, "branch");
 	const char *clone[] = { "git", "-c", "advice.detachedHead=false", "clone", "--quiet",
 				by_name ? "--branch" : "--", by_name ? src->ref : src->url,
@@ -249,6 +260,86 @@ static bool listed(const struct rb_strv *sv, const char *name)
 	return false;
 }
 
+/*
+ * Move every entry of `from` into `to` without following a symlink on either side: a
+ * directory present in both (real directories, by lstat) is merged, a file or symlink already
+ * in `to` is replaced by the entry itself, and a directory meeting a non-directory is refused.
+ * Extraction goes through this so that no archive writes through a symlink that an earlier
+ * source (another archive, a git checkout) left in $srcdir: tar and unzip only guard against
+ * the symlinks of the archive they are extracting.
+ */
+static int merge_tree(const char *from, const char *to, const char *archive, struct rb_err *err)
+{
+	DIR *d = opendir(from);
+	if (!d)
+		return rb_err_set(err, RB_EIO, "cannot read '%s': %s", from, strerror(errno));
+	struct dirent *de;
+	int rc = 0;
+	while (!rc && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		char src[PATH_MAX], dst[PATH_MAX];
+		struct stat s, t;
+		if ((size_t)snprintf(src, sizeof(src), "%s/%s", from, de->d_name) >= sizeof(src) ||
+		    (size_t)snprintf(dst, sizeof(dst), "%s/%s", to, de->d_name) >= sizeof(dst)) {
+			rc = rb_err_set(err, RB_EINVAL, "archive '%s' holds a path that is too long: "
+					"'%.200s...'", archive, dst);
+			break;
+		}
+		if (lstat(src, &s) != 0) {
+			rc = rb_err_set(err, RB_EIO, "cannot read '%s': %s", src, strerror(errno));
+			break;
+		}
+		bool exists = lstat(dst, &t) == 0;
+		if (exists && S_ISDIR(s.st_mode) && S_ISDIR(t.st_mode))
+			rc = merge_tree(src, dst, archive, err);
+		else if (exists && (S_ISDIR(s.st_mode) || S_ISDIR(t.st_mode)))
+			rc = rb_err_set(err, RB_EINVAL,
+					"archive '%s' holds '%s' as a %s, but $srcdir already has a %s "
+					"there (from an earlier source): rename one of the sources",
+					archive, de->d_name, S_ISDIR(s.st_mode) ? "directory" : "file",
+					S_ISDIR(t.st_mode) ? "directory" : S_ISLNK(t.st_mode) ? "symlink"
+												: "file");
+		else if (rename(src, dst) != 0)
+			rc = rb_err_set(err, RB_EIO, "cannot move '%s' into '%s': %s", src, to,
+					strerror(errno));
+	}
+	closedir(d);
+	return rc;
+}
+
+/* Extract archive `file` into a fresh, empty directory of the build user, then merge it into
+ * $srcdir (see merge_tree). */
+static int extract_archive(const struct rb_sources_ctx *ctx, const struct rb_source *src,
+			   int type, const char *file, struct rb_env *env, struct rb_err *err)
+{
+	char tmp[PATH_MAX];
+	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.extract-XXXXXX", ctx->dirs->startdir) >=
+	    sizeof(tmp))
+		return rb_err_set(err, RB_EINVAL, "path too long: '%s'", ctx->dirs->startdir);
+	if (!mkdtemp(tmp))
+		return rb_err_set(err, RB_EIO, "cannot create a directory in '%s': %s",
+				  ctx->dirs->startdir, strerror(errno));
+	int rc = 0;
+	if (ctx->sb->drop && lchown(tmp, ctx->sb->uid, ctx->sb->gid) != 0)
+		rc = rb_err_set(err, RB_EIO, "cannot hand '%s' to the build user: %s", tmp,
+				strerror(errno));
+	rb_build_log_say(ctx->log, "extracting '%s'", src->name);
+	char what[300];
+	snprintf(what, sizeof(what), "extracting '%s'", src->name);
+	const char *tar[] = { "tar", "-xf", file, "-C", tmp, "--no-same-owner", NULL };
+	const char *unzip[] = { "unzip", "-q", "-o", file, "-d", tmp, NULL };
+	if (!rc)
+		rc = rb_build_run(ctx->log, ctx->sb, false, type == 'z' ? unzip : tar,
+				  rb_env_envp(env), ctx->dirs->srcdir, what, err);
+	if (!rc)
+		rc = merge_tree(tmp, ctx->dirs->srcdir, src->name, err);
+	struct rb_err e2 = RB_ERR_INIT;
+	if (rb_fs_rm_rf(tmp, &e2) != 0 && !rc)
+		rc = rb_err_set(err, RB_EIO, "%s", e2.msg);
+	return rc;
+}
+
 /* Link $startdir/<name> into $srcdir, then extract it there when it is an archive. */
 static int extract_one(const struct rb_sources_ctx *ctx, const struct rb_pkgbuild *pb,
 		       const struct rb_source *src, struct rb_env *env, struct rb_err *err)
@@ -265,13 +356,7 @@ static int extract_one(const struct rb_sources_ctx *ctx, const struct rb_pkgbuil
 	int type = rb_source_archive_type(src->name);
 	if (!type || listed(&pb->noextract, src->name))
 		return 0;
-	rb_build_log_say(ctx->log, "extracting '%s'", src->name);
-	char what[300];
-	snprintf(what, sizeof(what), "extracting '%s'", src->name);
-	const char *tar[] = { "tar", "-xf", file, "-C", ctx->dirs->srcdir, "--no-same-owner", NULL };
-	const char *unzip[] = { "unzip", "-q", "-o", file, "-d", ctx->dirs->srcdir, NULL };
-	return rb_build_run(ctx->log, ctx->sb, false, type == 'z' ? unzip : tar,
-			    rb_env_envp(env), ctx->dirs->srcdir, what, err);
+	return extract_archive(ctx, src, type, file, env, err);
 }
 
 int rb_sources_extract(const struct rb_sources_ctx *ctx, const struct rb_pkgbuild *pb,

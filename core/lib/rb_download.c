@@ -57,6 +57,7 @@ struct dl {
 	bool stop_requested;
 	int write_errno;
 	bool range_mismatch;
+	bool too_long;           /* the body went past expect_size */
 	bool restarted;          /* the server ignored Range in this attempt */
 	/* Progress. */
 	double t_start, t_last;
@@ -321,6 +322,11 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 		d->resp.errbody[d->resp.errbody_len] = '\0';
 		return n;
 	}
+	/* A file larger than announced can never verify: stop before it fills the disk. */
+	if (d->o->expect_size && d->size + n > d->o->expect_size) {
+		d->too_long = true;
+		return 0;
+	}
 	return append(d, p, n) == 0 ? n : 0;
 }
 
@@ -454,8 +460,20 @@ static enum verdict judge_attempt(struct dl *d, CURLcode cc, const char *curl_er
 		return V_FAIL;
 	}
 	if (d->write_errno) {
-		*rc = rb_err_set(err, RB_EIO, "cannot write '%s': %s", d->o->part_path,
-				 strerror(d->write_errno));
+		int e = d->write_errno;
+		bool full = e == ENOSPC || e == EDQUOT || e == EFBIG;
+		char h[32];
+		human(d->size, h, sizeof(h));
+		*rc = rb_err_set(err, RB_EIO, "cannot write '%s': %s%s%s%s", d->o->part_path,
+				 strerror(e), full ? " after " : "", full ? h : "",
+				 full ? " (free disk space there, then try again)" : "");
+		return V_FAIL;
+	}
+	if (d->too_long) {
+		unlink(d->o->part_path);
+		*rc = rb_err_set(err, RB_EIO, "'%s' sends more than the %" PRIu64 " bytes expected; "
+				 "stopped and removed the partial file (did the file change on the "
+				 "server? download it again)", url, d->o->expect_size);
 		return V_FAIL;
 	}
 	if (d->range_mismatch) {

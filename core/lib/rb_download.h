@@ -37,7 +37,8 @@ struct rb_download_opts {
 	 * `X-Linked-Etag` of any response in the redirect chain (the Hugging Face hub's LFS hash),
 	 * else an `ETag` that is 64 hex digits. No such header = nothing to check against. */
 	bool sha256_from_etag;
-	/* Expected size in bytes (0 = unknown): a finished file of another size is an error. */
+	/* Expected size in bytes (0 = unknown): a finished file of another size is an error, and
+	 * a body that goes past it is stopped at once (RB_EIO, the part removed). */
 	uint64_t expect_size;
 	/* One line of narration for events worth telling (retries, a server that ignored Range,
 	 * hashing a large existing part). Never holds header values. May be NULL. */
@@ -60,7 +61,8 @@ struct rb_download_result {
 /* 404 -> RB_ENOTFOUND, 401/403 -> RB_EDENIED, checksum mismatch -> RB_EIO with both hashes,
  * should_stop -> RB_ECANCELLED, retries exhausted -> RB_EUNAVAIL (RB_ETIMEDOUT for stalls).
  * On a checksum or size mismatch the part file is removed (it can never become right by
- * resuming); on every other failure it is kept for a later resume. The part is fsync'ed before
+ * resuming); on every other failure it is kept for a later resume - a full disk too (ENOSPC,
+ * EDQUOT, EFBIG: the message says how far it got and to free space and try again). The part is fsync'ed before
  * a success returns. */
 int rb_download(const struct rb_download_opts *opts, struct rb_download_result *res,
 		struct rb_err *err);

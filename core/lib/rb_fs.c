@@ -59,6 +59,10 @@ static int rm_rf_at(int parent, const char *name, struct rb_err *err, const char
 		return errno == ENOENT ? 0 : rb_err_set(err, RB_EIO, "cannot remove '%s': %s", top,
 						       strerror(errno));
 	if (S_ISDIR(st.st_mode)) {
+		/* A directory of ours we may not list or empty (a build made it read-only, as Go's
+		 * module cache is): give ourselves the right first, as `chmod -R u+rwx` would. */
+		if ((st.st_mode & S_IRWXU) != S_IRWXU && st.st_uid == geteuid())
+			fchmodat(parent, name, (st.st_mode & 07777) | S_IRWXU, 0);
 		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 		if (fd < 0)
 			return rb_err_set(err, RB_EIO, "cannot open '%s': %s", top, strerror(errno));

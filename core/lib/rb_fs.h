@@ -19,7 +19,8 @@ int rb_fs_cache_root(struct rb_buf *out, struct rb_err *err);
 
 /* mkdir -p with `mode` for the directories it creates. */
 int rb_fs_mkdir_p(const char *path, mode_t mode, struct rb_err *err);
-/* rm -rf that never follows symlinks out of `path`. Missing path is success. */
+/* rm -rf that never follows symlinks out of `path`, and empties directories of ours that were
+ * left without write or search permission (u+rwx first). Missing path is success. */
 int rb_fs_rm_rf(const char *path, struct rb_err *err);
 /* Read a whole file (up to `max` bytes; larger is RB_ETOOBIG). */
 int rb_fs_read_file(const char *path, size_t max, struct rb_buf *out, struct rb_err *err);
