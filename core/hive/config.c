@@ -38,8 +38,16 @@ void rb_config_usage(FILE *out)
 	      "  --port-file FILE    write the bound port to FILE once listening\n"
 	      "  --help, --version\n"
 	      "\n"
-	      "environment: RBEE_HOME (cache root), RBEE_BACKEND_PATH, RBEE_BACKEND_BLOCKLIST,\n"
-	      "HF_ENDPOINT, HF_TOKEN, RBEE_LOG=debug|info|warn|error\n",
+	      "environment (each is described in the README's configuration table):\n"
+	      "  RBEE_HOME                cache root (else $XDG_CACHE_HOME/rbee, ~/.cache/rbee)\n"
+	      "  RBEE_PORT, RBEE_CATALOG_URL, RBEE_API_TOKEN   as the flags above\n"
+	      "  RBEE_BACKEND_PATH, RBEE_BACKEND_BLOCKLIST, RBEE_PROBE_TIMEOUT_MS   plugins\n"
+	      "  HF_ENDPOINT, HF_TOKEN, RBEE_DOWNLOAD_STALL_S, RBEE_DOWNLOAD_RETRIES   models\n"
+	      "  RBEE_BUILD_USER          unprivileged user for builds when run as root\n"
+	      "  RBEE_WORKER_PORTS, RBEE_READY_TIMEOUT_S, RBEE_STOP_GRACE_MS,\n"
+	      "  RBEE_HEALTH_INTERVAL_MS  workers\n"
+	      "  RBEE_HTTP_TIMEOUT_S      idle HTTP connections\n"
+	      "  RBEE_LOG                 debug | info | warn | error\n",
 	      out);
 }
 
@@ -172,11 +180,15 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		case O_PLUGIN_DIR:
 			snprintf(cfg->plugin_dir, sizeof(cfg->plugin_dir), "%s", optarg);
 			break;
-		case O_MAX_JOBS:
-			cfg->max_jobs = atoi(optarg);
-			if (cfg->max_jobs < 1 || cfg->max_jobs > 256)
+		case O_MAX_JOBS: {
+			char *end;
+			errno = 0;
+			long n = strtol(optarg, &end, 10);
+			if (errno || end == optarg || *end || n < 1 || n > 256)
 				return rb_err_set(err, RB_EINVAL, "invalid --max-jobs '%s': give 1-256", optarg);
+			cfg->max_jobs = (int)n;
 			break;
+		}
 		case O_PORT_FILE:
 			snprintf(cfg->port_file, sizeof(cfg->port_file), "%s", optarg);
 			break;
