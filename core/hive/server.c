@@ -4,6 +4,10 @@
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <sys/socket.h>
+#include <netinet/in.h>
+#include <unistd.h>
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -130,14 +134,19 @@ static bool token_equal(const char *a, const char *b)
 	return diff == 0;
 }
 
-static bool authorized(struct rb_hive *hive, struct MHD_Connection *conn)
+/* NULL when the request may go on, else why not: no token sent, or the wrong one. */
+static const char *auth_failure(struct rb_hive *hive, struct MHD_Connection *conn)
 {
 	if (!hive->cfg.token[0])
-		return true;
+		return NULL;
 	const char *h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Authorization");
 	if (!h || strncasecmp(h, "Bearer ", 7) != 0)
-		return false;
-	return token_equal(h + 7, hive->cfg.token);
+		return "this hive requires a bearer token: send 'Authorization: Bearer <token>' "
+		       "(rbee reads RBEE_API_TOKEN)";
+	if (!token_equal(h + 7, hive->cfg.token))
+		return "the bearer token was refused: it is not this hive's token (check "
+		       "RBEE_API_TOKEN against the hive's --token-file)";
+	return NULL;
 }
 
 /* Match "/v1/jobs/abc/stream" against "/v1/jobs/ * /stream", capturing segments. Captures are
@@ -184,10 +193,9 @@ static enum MHD_Result dispatch(struct rb_hive *hive, struct MHD_Connection *con
 		if (strcmp(r->method, method) != 0 &&
 		    !(strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
 			continue;
-		if (r->needs_token && !authorized(hive, conn))
-			return reply_error(conn, RB_EUNAUTH,
-					   "this hive requires a bearer token: send 'Authorization: "
-					   "Bearer <token>' (rbee reads RBEE_API_TOKEN)");
+		const char *why = r->needs_token ? auth_failure(hive, conn) : NULL;
+		if (why)
+			return reply_error(conn, RB_EUNAUTH, why);
 		if (st->too_big) {
 			char msg[128];
 			snprintf(msg, sizeof(msg), "request body larger than %zu bytes", hive->cfg.max_body);
@@ -292,50 +300,75 @@ static unsigned http_timeout_s(void)
 	return (unsigned)x;
 }
 
-int rb_server_start(struct rb_hive *hive, struct rb_err *err)
+/* Bind and listen ourselves rather than through MHD, so the port (with --port 0) is known
+ * before any server thread runs, and a failure says exactly why (EADDRINUSE, EACCES...). */
+static int open_listener(struct rb_config *cfg, bool *ipv6, struct rb_err *err)
 {
 	struct sockaddr_storage ss;
 	memset(&ss, 0, sizeof(ss));
-	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
-			 MHD_USE_ERROR_LOG | MHD_USE_POLL;
-	socklen_t slen;
 	struct sockaddr_in *sin = (struct sockaddr_in *)&ss;
 	struct sockaddr_in6 *sin6 = (struct sockaddr_in6 *)&ss;
-	if (inet_pton(AF_INET, hive->cfg.bind, &sin->sin_addr) == 1) {
+	socklen_t slen;
+	if (inet_pton(AF_INET, cfg->bind, &sin->sin_addr) == 1) {
 		sin->sin_family = AF_INET;
-		sin->sin_port = htons(hive->cfg.port);
+		sin->sin_port = htons(cfg->port);
 		slen = sizeof(*sin);
-	} else if (inet_pton(AF_INET6, hive->cfg.bind, &sin6->sin6_addr) == 1) {
+		*ipv6 = false;
+	} else if (inet_pton(AF_INET6, cfg->bind, &sin6->sin6_addr) == 1) {
 		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = htons(hive->cfg.port);
+		sin6->sin6_port = htons(cfg->port);
 		slen = sizeof(*sin6);
-		flags |= MHD_USE_IPv6;
+		*ipv6 = true;
 	} else {
-		return rb_err_set(err, RB_EINVAL, "invalid --bind address '%s': give an IPv4 or IPv6 address",
-				  hive->cfg.bind);
+		return rb_err_set(err, RB_EINVAL,
+				  "invalid --bind address '%s': give an IPv4 or IPv6 address", cfg->bind);
 	}
-	(void)slen;
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return rb_err_set(err, RB_EIO, "cannot create a socket: %s", strerror(errno));
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (*ipv6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, slen) != 0 || listen(fd, 128) != 0) {
+		int e = errno;
+		close(fd);
+		return rb_err_set(err, RB_EIO, "cannot listen on %s port %u: %s (choose another with "
+				  "--port / --bind)", cfg->bind, cfg->port, strerror(e));
+	}
+	slen = sizeof(ss);
+	if (getsockname(fd, (struct sockaddr *)&ss, &slen) == 0)
+		cfg->port = ntohs(ss.ss_family == AF_INET6 ? sin6->sin6_port : sin->sin_port);
+	return fd;
+}
+
+int rb_server_start(struct rb_hive *hive, struct rb_err *err)
+{
+	bool ipv6 = false;
+	int fd = open_listener(&hive->cfg, &ipv6, err);
+	if (fd < 0)
+		return fd;
+	unsigned flags = MHD_USE_THREAD_PER_CONNECTION | MHD_USE_INTERNAL_POLLING_THREAD |
+			 MHD_USE_ERROR_LOG | MHD_USE_POLL | (ipv6 ? MHD_USE_IPv6 : 0);
 	struct rb_server *srv = calloc(1, sizeof(*srv));
-	if (!srv)
+	if (!srv) {
+		close(fd);
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
-	srv->daemon = MHD_start_daemon(flags, hive->cfg.port, NULL, NULL, on_request, hive,
+	}
+	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, hive,
 				       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
-				       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+				       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				       MHD_OPTION_NOTIFY_COMPLETED, on_completed, hive,
 				       MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
 				       MHD_OPTION_CONNECTION_TIMEOUT, http_timeout_s(),
 				       MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
+		close(fd);
 		free(srv);
-		return rb_err_set(err, RB_EIO,
-				  "cannot listen on %s:%u: the address is in use or not available "
-				  "(choose another with --port / --bind)",
+		return rb_err_set(err, RB_EIO, "cannot start the HTTP server on %s port %u",
 				  hive->cfg.bind, hive->cfg.port);
 	}
-	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	if (info)
-		hive->cfg.port = info->port;
 	hive->server = srv;
 	return 0;
 }

@@ -14,8 +14,9 @@ start_hive --token-file "$T/token"
 r=$(http POST /v1/shutdown)
 assert_eq "${r%% *}" 401 "shutdown without the token is 401"
 assert_eq "$(jq -r .code <<<"${r#* }")" unauthorized "with a JSON error"
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong' "$HIVE_URL/v1/jobs" -d '{}')
+code=$(curl -s -o "$T/wrong.json" -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong' "$HIVE_URL/v1/jobs" -d '{}')
 assert_eq "$code" 401 "a wrong token is refused for job submission"
+assert_contains "$(jq -r .error "$T/wrong.json")" "token was refused" "and the error says the token was wrong, not missing"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$HIVE_URL/v1/info")
 assert_eq "$code" 200 "reads need no token"
 head -c 2000000 /dev/zero | tr '\0' 'x' >"$T/big"
