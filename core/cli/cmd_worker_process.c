@@ -23,17 +23,6 @@
 
 #define LOG_MAX_BYTES (64u << 20)
 
-static bool is_help(const char *a)
-{
-	return !strcmp(a, "--help") || !strcmp(a, "-h") || !strcmp(a, "help");
-}
-
-static const char *str_or(struct json_object *o, const char *key, const char *def)
-{
-	const char *s = rb_json_str(o, key);
-	return s && *s ? s : def;
-}
-
 /* "--name value" or "--name=value"; advances *i past what it used. NULL when not this option. */
 static const char *option(int argc, char **argv, int *i, const char *name, bool *missing)
 {
@@ -86,23 +75,23 @@ static void spawn_usage(FILE *out)
 {
 	fputs("usage: rbee worker spawn --model <id> --worker <cpu|cuda|metal|id> [--device N]\n"
 	      "\n"
-	      "Start an installed worker with a downloaded model on one device and wait until it\n"
-	      "answers its health check. --worker names a backend (the first installed worker of\n"
-	      "that type) or an installed worker id; --device is the backend's device number\n"
-	      "(default 0, see 'rbee hive devices').\n",
+	      "Start an installed worker with a downloaded model on one device and wait until\n"
+	      "it answers its health check. --worker names a backend (the first installed\n"
+	      "worker of that type) or an installed worker id; --device is the backend's\n"
+	      "device number (default 0, see 'rbee hive devices').\n",
 	      out);
 }
 
 static void render_spawn(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
-	printf("worker %s is %s\n", str_or(res, "worker_id", "?"), str_or(res, "status", "?"));
+	printf("worker %s is %s\n", cli_str_or(res, "worker_id", "?"), cli_str_or(res, "status", "?"));
 	printf("  pid      %lld\n", (long long)rb_json_int(res, "pid", 0));
-	printf("  url      %s\n", str_or(res, "url", "-"));
-	printf("  model    %s\n", str_or(res, "model", "-"));
-	printf("  device   %s %lld (%s)\n", str_or(res, "backend", "?"),
-	       (long long)rb_json_int(res, "device", 0), str_or(res, "device_id", "-"));
-	printf("  log      %s\n", str_or(res, "log_path", "-"));
+	printf("  url      %s\n", cli_str_or(res, "url", "-"));
+	printf("  model    %s\n", cli_str_or(res, "model", "-"));
+	printf("  device   %s %lld (%s)\n", cli_str_or(res, "backend", "?"),
+	       (long long)rb_json_int(res, "device", 0), cli_str_or(res, "device_id", "-"));
+	printf("  log      %s\n", cli_str_or(res, "log_path", "-"));
 }
 
 int cli_worker_spawn(struct cli *cli, int argc, char **argv)
@@ -111,7 +100,7 @@ int cli_worker_spawn(struct cli *cli, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		bool missing;
 		const char *v;
-		if (is_help(argv[i])) {
+		if (cli_is_help(argv[i])) {
 			spawn_usage(stdout);
 			return CLI_OK;
 		} else if ((v = option(argc, argv, &i, "--model", &missing))) {
@@ -150,10 +139,10 @@ static void process_usage(FILE *out)
 {
 	fputs("usage: rbee worker process <command>\n"
 	      "\n"
-	      "  list | ls                  workers this hive spawned, with state, memory, uptime\n"
+	      "  list | ls                  workers this hive spawned: state, memory, uptime\n"
 	      "  get | show <pid>           one worker\n"
-	      "  delete | rm | stop <pid>   stop a worker: SIGTERM to its process group, SIGKILL\n"
-	      "                             after the hive's grace period\n"
+	      "  delete | rm | stop <pid>   stop a worker: SIGTERM to its process group,\n"
+	      "                             SIGKILL after the hive's grace period\n"
 	      "\n"
 	      "Only pids this hive spawned are accepted.\n",
 	      out);
@@ -177,13 +166,13 @@ static void render_list(struct cli *cli, struct json_object *res)
 			snprintf(pid, sizeof(pid), "%lld", (long long)rb_json_int(w, "pid", 0));
 		if (rb_json_int(w, "port", 0) > 0)
 			snprintf(port, sizeof(port), "%lld", (long long)rb_json_int(w, "port", 0));
-		snprintf(dev, sizeof(dev), "%s:%lld", str_or(w, "backend", "?"),
+		snprintf(dev, sizeof(dev), "%s:%lld", cli_str_or(w, "backend", "?"),
 			 (long long)rb_json_int(w, "device", 0));
 		if (rb_json_int(w, "rss_bytes", -1) >= 0)
 			cli_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss,
 					sizeof(rss));
-		const char *row[] = { str_or(w, "worker_id", "?"), pid, str_or(w, "state", "?"),
-				      str_or(w, "model", "-"), dev, port,
+		const char *row[] = { cli_str_or(w, "worker_id", "?"), pid, cli_str_or(w, "state", "?"),
+				      cli_str_or(w, "model", "-"), dev, port,
 				      uptime(rb_json_int(w, "uptime_s", -1), up, sizeof(up)), rss,
 				      NULL };
 		cli_table_add(t, row);
@@ -198,28 +187,28 @@ static void render_one(struct cli *cli, struct json_object *w)
 	char up[32], rss[32] = "-";
 	if (rb_json_int(w, "rss_bytes", -1) >= 0)
 		cli_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss, sizeof(rss));
-	printf("worker     %s\n", str_or(w, "worker_id", "?"));
-	printf("state      %s\n", str_or(w, "state", "?"));
+	printf("worker     %s\n", cli_str_or(w, "worker_id", "?"));
+	printf("state      %s\n", cli_str_or(w, "state", "?"));
 	if (rb_json_str(w, "reason"))
 		printf("reason     %s\n", rb_json_str(w, "reason"));
 	printf("pid        %lld\n", (long long)rb_json_int(w, "pid", 0));
-	printf("url        %s\n", str_or(w, "url", "-"));
-	printf("model      %s\n", str_or(w, "model", "-"));
-	printf("device     %s %lld (%s)\n", str_or(w, "backend", "?"),
-	       (long long)rb_json_int(w, "device", 0), str_or(w, "device_id", "-"));
-	printf("installed  %s\n", str_or(w, "installed_worker", "-"));
-	printf("started    %s\n", str_or(w, "started_at", "-"));
+	printf("url        %s\n", cli_str_or(w, "url", "-"));
+	printf("model      %s\n", cli_str_or(w, "model", "-"));
+	printf("device     %s %lld (%s)\n", cli_str_or(w, "backend", "?"),
+	       (long long)rb_json_int(w, "device", 0), cli_str_or(w, "device_id", "-"));
+	printf("installed  %s\n", cli_str_or(w, "installed_worker", "-"));
+	printf("started    %s\n", cli_str_or(w, "started_at", "-"));
 	printf("uptime     %s\n", uptime(rb_json_int(w, "uptime_s", -1), up, sizeof(up)));
 	printf("rss        %s\n", rss);
-	printf("log        %s\n", str_or(w, "log_path", "-"));
+	printf("log        %s\n", cli_str_or(w, "log_path", "-"));
 }
 
 static void render_delete(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
-	printf("worker %s (pid %lld) %s%s%s\n", str_or(res, "worker_id", "?"),
-	       (long long)rb_json_int(res, "pid", 0), str_or(res, "status", "stopped"),
-	       rb_json_str(res, "exit") ? ": " : "", str_or(res, "exit", ""));
+	printf("worker %s (pid %lld) %s%s%s\n", cli_str_or(res, "worker_id", "?"),
+	       (long long)rb_json_int(res, "pid", 0), cli_str_or(res, "status", "stopped"),
+	       rb_json_str(res, "exit") ? ": " : "", cli_str_or(res, "exit", ""));
 }
 
 static int pid_command(struct cli *cli, const char *op_name, const char *pid_arg,
@@ -230,12 +219,12 @@ static int pid_command(struct cli *cli, const char *op_name, const char *pid_arg
 		return CLI_USAGE;
 	struct json_object *op = cli_op_new(op_name);
 	rb_json_add_int(op, "pid", (int64_t)pid);
-	return cli_run_job(cli, op, render);
+	return cli_run_job_summary(cli, op, render);
 }
 
 int cli_worker_process(struct cli *cli, int argc, char **argv)
 {
-	if (argc < 2 || is_help(argv[1])) {
+	if (argc < 2 || cli_is_help(argv[1])) {
 		process_usage(argc < 2 ? stderr : stdout);
 		return argc < 2 ? CLI_USAGE : CLI_OK;
 	}
@@ -243,12 +232,12 @@ int cli_worker_process(struct cli *cli, int argc, char **argv)
 	bool list = !strcmp(sub, "list") || !strcmp(sub, "ls");
 	bool get = !strcmp(sub, "get") || !strcmp(sub, "show");
 	bool del = !strcmp(sub, "delete") || !strcmp(sub, "rm") || !strcmp(sub, "stop");
-	if (argc > 2 && is_help(argv[2])) {
+	if (argc > 2 && cli_is_help(argv[2])) {
 		process_usage(stdout);
 		return CLI_OK;
 	}
 	if (list && argc == 2)
-		return cli_run_job(cli, cli_op_new("worker_process_list"), render_list);
+		return cli_run_job_summary(cli, cli_op_new("worker_process_list"), render_list);
 	if ((get || del) && argc == 3)
 		return pid_command(cli, get ? "worker_process_get" : "worker_process_delete", argv[2],
 				   get ? render_one : render_delete);
@@ -385,7 +374,7 @@ int cli_worker_logs(struct cli *cli, int argc, char **argv)
 	for (int i = 1; i < argc; i++) {
 		bool missing;
 		const char *v;
-		if (is_help(argv[i])) {
+		if (cli_is_help(argv[i])) {
 			logs_usage(stdout);
 			return CLI_OK;
 		} else if (!strcmp(argv[i], "--follow") || !strcmp(argv[i], "-f")) {

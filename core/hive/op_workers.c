@@ -91,8 +91,8 @@ int rb_op_worker_verify(struct rb_job *job, struct json_object *req, struct rb_e
 	struct json_object *checks = json_object_object_get(report, "checks");
 	for (size_t i = 0; i < json_object_array_length(checks); i++) {
 		struct json_object *c = json_object_array_get_idx(checks, i);
-		rb_job_say(job, "%-9s %s  %s", rb_json_str(c, "check"),
-			   rb_json_bool(c, "ok", false) ? "ok    " : "FAILED", rb_json_str(c, "detail"));
+		rb_job_say(job, "%s %s: %s", rb_json_bool(c, "ok", false) ? "ok    " : "FAILED",
+			   rb_json_str(c, "check"), rb_json_str(c, "detail"));
 	}
 	bool ok = rb_json_bool(report, "ok", false);
 	char why[800];
