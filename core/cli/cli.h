@@ -12,6 +12,8 @@
 
 #include <json-c/json.h>
 
+#include "rb_buf.h"
+
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
 
 struct cli {
@@ -49,8 +51,6 @@ void cli_table_free(struct cli_table *t);
 /* The width to fit output on `fd` to: COLUMNS when set (20..10000), else the terminal's, else
  * 0 (not a terminal: no limit). Tables wrap their widest column to it; progress bars shrink. */
 int cli_term_width(int fd);
-/* "1.5 GiB" */
-const char *cli_human_bytes(unsigned long long n, char *buf, size_t len);
 
 /* Subcommand entry points: argv[0] is the subcommand's own name ("hive", "worker", "model"). */
 int cli_hive(struct cli *cli, int argc, char **argv);

@@ -238,9 +238,9 @@ static void format_progress(const char *stage, uint64_t done, uint64_t total, ui
 			    bool bar, size_t width, size_t *stats_w, char *out, size_t len)
 {
 	char d[32], t[32], r[32], eta[32] = "", stats[160];
-	cli_human_bytes(done, d, sizeof(d));
-	cli_human_bytes(total, t, sizeof(t));
-	cli_human_bytes(rate, r, sizeof(r));
+	rb_human_bytes(done, d, sizeof(d));
+	rb_human_bytes(total, t, sizeof(t));
+	rb_human_bytes(rate, r, sizeof(r));
 	if (total == 0) {
 		if (rate)
 			snprintf(out, len, "%s  %s  %s/s", stage, d, r);
@@ -697,7 +697,7 @@ static void render_check(struct cli *cli, struct json_object *res)
 	size_t navailable = render_check_backends(list, n);
 	char freeb[32] = "";
 	if (rb_json_int(cache, "free_bytes", -1) >= 0)
-		cli_human_bytes((unsigned long long)rb_json_int(cache, "free_bytes", 0), freeb, sizeof(freeb));
+		rb_human_bytes((unsigned long long)rb_json_int(cache, "free_bytes", 0), freeb, sizeof(freeb));
 	if (rb_json_bool(cache, "writable", false))
 		printf("\ncache directory '%s': writable%s%s\n", str_or(cache, "path", "?"),
 		       freeb[0] ? ", free " : "", freeb);

@@ -76,8 +76,8 @@ static int hive_devices(struct cli *cli, const char *arg)
 	for (size_t i = 0; i < json_object_array_length(devs); i++) {
 		struct json_object *d = json_object_array_get_idx(devs, i);
 		char total[32], freeb[32], numa[16] = "";
-		cli_human_bytes((unsigned long long)rb_json_int(d, "memory_total_bytes", 0), total, sizeof(total));
-		cli_human_bytes((unsigned long long)rb_json_int(d, "memory_free_bytes", 0), freeb, sizeof(freeb));
+		rb_human_bytes((unsigned long long)rb_json_int(d, "memory_total_bytes", 0), total, sizeof(total));
+		rb_human_bytes((unsigned long long)rb_json_int(d, "memory_free_bytes", 0), freeb, sizeof(freeb));
 		if (rb_json_int(d, "numa_node", -1) >= 0)
 			snprintf(numa, sizeof(numa), "%lld", (long long)rb_json_int(d, "numa_node", -1));
 		const char *row[] = { rb_json_str(d, "id"), rb_json_str(d, "backend"), rb_json_str(d, "name"),

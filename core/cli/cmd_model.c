@@ -72,7 +72,7 @@ static void render_list(struct cli *cli, struct json_object *res)
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *m = json_object_array_get_idx(list, i);
 		char size[32], params[32], ctx[32], added[16] = "";
-		cli_human_bytes((unsigned long long)rb_json_int(m, "size", 0), size, sizeof(size));
+		rb_human_bytes((unsigned long long)rb_json_int(m, "size", 0), size, sizeof(size));
 		/* The day is enough in a list ('get' has the time): "2026-11-27T05:19:08Z". */
 		snprintf(added, sizeof(added), "%.10s", cli_str_or(m, "added_at", ""));
 		const char *row[] = { rb_json_str(m, "id"), rb_json_str(m, "status"),
@@ -98,7 +98,7 @@ static void render_record(struct cli *cli, struct json_object *m)
 	(void)cli;
 	char size[32], params[32], ctx[32], tensors[32], ver[32];
 	unsigned long long bytes = (unsigned long long)rb_json_int(m, "size", 0);
-	cli_human_bytes(bytes, size, sizeof(size));
+	rb_human_bytes(bytes, size, sizeof(size));
 	snprintf(size + strlen(size), sizeof(size) - strlen(size), " (%llu bytes)", bytes);
 	bool gguf = !strcmp(cli_str_or(m, "format", ""), "gguf");
 	field("id", rb_json_str(m, "id"));

@@ -101,7 +101,7 @@ static void render_installed_list(struct cli *cli, struct json_object *res)
 		struct json_object *w = json_object_array_get_idx(list, i);
 		char size[32];
 		const char *err = rb_json_str(w, "error");
-		cli_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
+		rb_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
 		const char *row[] = { rb_json_str(w, "id"), rb_json_str(w, "worker_type"),
 				      err ? "damaged" : rb_json_str(w, "version"), err ? NULL : size,
 				      rb_json_str(w, "installed_at"), err ? err : rb_json_str(w, "binary_path"),
@@ -147,7 +147,7 @@ static void field(const char *label, const char *value)
 static void show_installed(struct cli *cli, struct json_object *w, bool checks)
 {
 	char size[32];
-	cli_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
+	rb_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
 	field("id", rb_json_str(w, "id"));
 	field("status", "installed");
 	field("type", rb_json_str(w, "worker_type"));

@@ -169,7 +169,7 @@ static void render_list(struct cli *cli, struct json_object *res)
 		snprintf(dev, sizeof(dev), "%s:%lld", cli_str_or(w, "backend", "?"),
 			 (long long)rb_json_int(w, "device", 0));
 		if (rb_json_int(w, "rss_bytes", -1) >= 0)
-			cli_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss,
+			rb_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss,
 					sizeof(rss));
 		const char *row[] = { cli_str_or(w, "worker_id", "?"), pid, cli_str_or(w, "state", "?"),
 				      cli_str_or(w, "model", "-"), dev, port,
@@ -186,7 +186,7 @@ static void render_one(struct cli *cli, struct json_object *w)
 	(void)cli;
 	char up[32], rss[32] = "-";
 	if (rb_json_int(w, "rss_bytes", -1) >= 0)
-		cli_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss, sizeof(rss));
+		rb_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss, sizeof(rss));
 	printf("worker     %s\n", cli_str_or(w, "worker_id", "?"));
 	printf("state      %s\n", cli_str_or(w, "state", "?"));
 	if (rb_json_str(w, "reason"))

@@ -171,25 +171,19 @@ struct json_object *rb_device_json(const char *backend, const struct rbee_device
 	return o;
 }
 
-static void copy_str(char *dst, size_t len, struct json_object *o, const char *key)
-{
-	const char *s = rb_json_str(o, key);
-	snprintf(dst, len, "%s", s ? s : "");
-}
-
 static void device_from_json(struct json_object *o, struct rbee_device *d)
 {
 	memset(d, 0, sizeof(*d));
 	d->struct_size = sizeof(*d);
 	d->index = (uint32_t)rb_json_int(o, "index", 0);
-	copy_str(d->id, sizeof(d->id), o, "id");
-	copy_str(d->name, sizeof(d->name), o, "name");
-	copy_str(d->device_type, sizeof(d->device_type), o, "device_type");
-	copy_str(d->uuid, sizeof(d->uuid), o, "uuid");
-	copy_str(d->pci_bus_id, sizeof(d->pci_bus_id), o, "pci_bus_id");
-	copy_str(d->driver_version, sizeof(d->driver_version), o, "driver_version");
-	copy_str(d->cpuset, sizeof(d->cpuset), o, "cpuset");
-	copy_str(d->nodeset, sizeof(d->nodeset), o, "nodeset");
+	rb_json_copy_str(d->id, sizeof(d->id), o, "id");
+	rb_json_copy_str(d->name, sizeof(d->name), o, "name");
+	rb_json_copy_str(d->device_type, sizeof(d->device_type), o, "device_type");
+	rb_json_copy_str(d->uuid, sizeof(d->uuid), o, "uuid");
+	rb_json_copy_str(d->pci_bus_id, sizeof(d->pci_bus_id), o, "pci_bus_id");
+	rb_json_copy_str(d->driver_version, sizeof(d->driver_version), o, "driver_version");
+	rb_json_copy_str(d->cpuset, sizeof(d->cpuset), o, "cpuset");
+	rb_json_copy_str(d->nodeset, sizeof(d->nodeset), o, "nodeset");
 	d->memory_total = (uint64_t)rb_json_int(o, "memory_total_bytes", 0);
 	d->memory_free = (uint64_t)rb_json_int(o, "memory_free_bytes", 0);
 	d->cc_major = (int32_t)rb_json_int(o, "cc_major", -1);
@@ -341,11 +335,11 @@ static void apply_probe(struct plugin *p, struct probe_run *r, int rc, int statu
 	info->state = state && !strcmp(state, "available")     ? RB_BACKEND_AVAILABLE
 		      : state && !strcmp(state, "unavailable") ? RB_BACKEND_UNAVAILABLE
 							       : RB_BACKEND_BROKEN;
-	copy_str(info->reason, sizeof(info->reason), o, "reason");
+	rb_json_copy_str(info->reason, sizeof(info->reason), o, "reason");
 	if (rb_json_str(o, "version"))
-		copy_str(info->version, sizeof(info->version), o, "version");
+		rb_json_copy_str(info->version, sizeof(info->version), o, "version");
 	if (rb_json_str(o, "description"))
-		copy_str(info->description, sizeof(info->description), o, "description");
+		rb_json_copy_str(info->description, sizeof(info->description), o, "description");
 	info->score = (int)rb_json_int(o, "score", 0);
 	struct json_object *devs;
 	if (json_object_object_get_ex(o, "devices", &devs) && json_object_is_type(devs, json_type_array)) {

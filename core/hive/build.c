@@ -353,21 +353,6 @@ int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool net
 			  tail);
 }
 
-struct capture {
-	struct rb_buf *out;
-	size_t max;
-};
-
-static void capture_line(void *arg, const char *line, size_t len, bool is_err)
-{
-	(void)is_err;
-	struct capture *c = arg;
-	if (c->out->len + len + 1 > c->max)
-		return;
-	rb_buf_add(c->out, line, len);
-	rb_buf_addch(c->out, '\n');
-}
-
 int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *const *argv,
 		       const char *const *envp, int timeout_ms, struct rb_buf *out, size_t max,
 		       int *status, struct rb_err *err)
@@ -383,8 +368,8 @@ int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *co
 	rb_env_release(&scrubbed);
 	if (rc)
 		return rc;
-	struct capture c = { out, max };
-	return rb_proc_pump(&p, timeout_ms, capture_line, NULL, &c, status, err);
+	struct rb_proc_capture c = { out, max };
+	return rb_proc_pump(&p, timeout_ms, rb_proc_capture_line, NULL, &c, status, err);
 }
 
 /* Copy every NAME=VALUE of src into dst. */

@@ -507,22 +507,6 @@ static void say(const struct rb_model_events *ev, const char *fmt, ...)
 	ev->say(ev->arg, line);
 }
 
-static const char *human(uint64_t n, char *buf, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%" PRIu64 " B", n);
-	else
-		snprintf(buf, len, "%.1f %s", v, unit[u]);
-	return buf;
-}
-
 static int env_int(const char *name, int def, int min, int max)
 {
 	const char *v = getenv(name);
@@ -600,7 +584,7 @@ static int chosen_file(struct fetch *f, const struct rb_hf_listing *l, struct rb
 	char h[32];
 	take_listed(f, lf);
 	if (lf->size_known)
-		human(lf->size, h, sizeof(h));
+		rb_human_bytes(lf->size, h, sizeof(h));
 	else
 		snprintf(h, sizeof(h), "size unknown");
 	if (c.quant) {
@@ -720,9 +704,9 @@ static int fetch_file(struct fetch *f, struct rb_download_result *res, struct rb
 {
 	struct stat st;
 	char a[32], b[32];
-	const char *total = f->size ? human(f->size, b, sizeof(b)) : "an unknown size";
+	const char *total = f->size ? rb_human_bytes(f->size, b, sizeof(b)) : "an unknown size";
 	if (stat(f->part, &st) == 0 && st.st_size > 0)
-		say(f->ev, "resuming '%s' at %s of %s", f->file, human((uint64_t)st.st_size, a,
+		say(f->ev, "resuming '%s' at %s of %s", f->file, rb_human_bytes((uint64_t)st.st_size, a,
 		    sizeof(a)), total);
 	else
 		say(f->ev, "downloading '%s' (%s) from %s", f->file, total, f->url);
@@ -821,7 +805,7 @@ static int finish(struct fetch *f, const struct rb_download_result *res,
 	unlink(f->state);
 	rb_fs_sync_dir(f->dir);
 	char h[32];
-	say(f->ev, "model '%s' is ready: %s (%s)", f->id, f->final, human(rec->size, h, sizeof(h)));
+	say(f->ev, "model '%s' is ready: %s (%s)", f->id, f->final, rb_human_bytes(rec->size, h, sizeof(h)));
 	return 0;
 }
 

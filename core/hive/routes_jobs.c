@@ -24,7 +24,6 @@
 #include "rb_sse.h"
 
 #define STREAM_KEEPALIVE_MS 15000
-#define STREAM_CHUNK 16384
 
 /* Job streams whose response MHD has not released yet (see rb_route_job_streams_drain). */
 static atomic_int open_streams;
@@ -82,7 +81,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		rb_buf_reset(&st->out);
 		st->sent = 0;
-		size_t n = rb_job_read_events(st->job, &st->cursor, STREAM_CHUNK, STREAM_KEEPALIVE_MS,
+		size_t n = rb_job_read_events(st->job, &st->cursor, RB_STREAM_CHUNK, STREAM_KEEPALIVE_MS,
 					      &st->out, &st->ended);
 		if (n == 0 && !st->ended)
 			rb_sse_write_comment(&st->out, "keep-alive");
@@ -151,13 +150,5 @@ enum MHD_Result rb_route_job_stream(struct rb_request *req)
 	rb_buf_init(&st->out);
 	/* A first comment gets the headers out at once, even for a job still queued. */
 	rb_buf_addf(&st->out, ": %s\n\n", rb_job_id(job));
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK,
-								   stream_read, st, stream_free);
-	if (!r) {
-		stream_free(st);
-		return rb_reply_errf(req, RB_EINTERNAL, "cannot create the stream response");
-	}
-	MHD_add_response_header(r, "Content-Type", "text/event-stream");
-	MHD_add_response_header(r, "X-Accel-Buffering", "no");
-	return rb_reply_response(req, 200, r);
+	return rb_reply_stream(req, stream_read, st, stream_free);
 }

@@ -34,7 +34,6 @@
 #define TAIL_DEFAULT 100
 #define TAIL_MAX 100000
 #define TAIL_MAX_BYTES (16u << 20)
-#define STREAM_CHUNK 16384
 
 /* ---- shared stream plumbing -------------------------------------------------------------- */
 
@@ -121,21 +120,6 @@ static ssize_t stream_give(struct stream *st, char *buf, size_t max,
 	return (ssize_t)n;
 }
 
-static enum MHD_Result reply_stream(struct rb_request *req, struct stream *st,
-				    MHD_ContentReaderCallback reader)
-{
-	struct MHD_Response *r = MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_CHUNK,
-								   reader, st, stream_free);
-	if (!r) {
-		stream_free(st);
-		return rb_reply_errf(req, RB_EINTERNAL, "cannot create the stream response");
-	}
-	MHD_add_response_header(r, "Content-Type", "text/event-stream");
-	MHD_add_response_header(r, "Cache-Control", "no-cache");
-	MHD_add_response_header(r, "X-Accel-Buffering", "no");
-	return rb_reply_response(req, 200, r);
-}
-
 /* ---- GET /v1/workers --------------------------------------------------------------------- */
 
 enum MHD_Result rb_route_workers_list(struct rb_request *req)
@@ -197,7 +181,7 @@ enum MHD_Result rb_route_heartbeats(struct rb_request *req)
 	struct stream *st = stream_new(req);
 	if (!st)
 		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
-	return reply_stream(req, st, heartbeat_read);
+	return rb_reply_stream(req, heartbeat_read, st, stream_free);
 }
 
 /* ---- GET /v1/workers/{id}/logs ----------------------------------------------------------- */
@@ -284,9 +268,9 @@ static bool read_more(struct stream *st)
 	if (fstat(fd, &sb) == 0) {
 		if (sb.st_size < st->offset)
 			st->offset = 0;
-		char buf[STREAM_CHUNK];
+		char buf[RB_STREAM_CHUNK];
 		ssize_t n;
-		while (st->out.len < STREAM_CHUNK &&
+		while (st->out.len < RB_STREAM_CHUNK &&
 		       (n = pread(fd, buf, sizeof(buf), st->offset)) > 0) {
 			emit_lines(st, buf, (size_t)n);
 			st->offset += n;
@@ -384,5 +368,5 @@ enum MHD_Result rb_route_worker_logs(struct rb_request *req)
 		emit_lines(st, text.data, text.len);
 	rb_buf_addf(&st->out, ": following %s\n\n", id);
 	rb_buf_release(&text);
-	return reply_stream(req, st, follow_read);
+	return rb_reply_stream(req, follow_read, st, stream_free);
 }

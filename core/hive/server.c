@@ -25,7 +25,7 @@ struct rb_server {
 
 /* Seconds a connection may sit without sending or receiving a byte (slow or stalled clients,
  * idle keep-alive connections): RBEE_HTTP_TIMEOUT_S, 1..86400, default 60. Streams are exempt
- * (rb_reply_response). */
+ * (rb_reply_stream). */
 #define HTTP_TIMEOUT_DEFAULT_S 60u
 
 /* Per-request state kept by MHD between the calls of one request. */
@@ -51,12 +51,21 @@ static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struc
 	return ret;
 }
 
-enum MHD_Result rb_reply_response(struct rb_request *req, unsigned status, struct MHD_Response *resp)
+enum MHD_Result rb_reply_stream(struct rb_request *req, MHD_ContentReaderCallback reader, void *cls,
+				MHD_ContentReaderFreeCallback free_cls)
 {
+	struct MHD_Response *r =
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, RB_STREAM_CHUNK, reader, cls, free_cls);
+	if (!r) {
+		free_cls(cls);
+		return rb_reply_errf(req, RB_EINTERNAL, "cannot create the stream response");
+	}
+	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* no proxy buffering */
 	/* A stream may be quiet between its keep-alives: only the idle timeout is lifted, the
 	 * request itself was complete. */
 	MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
-	return queue(req->conn, status, resp);
+	return queue(req->conn, 200, r);
 }
 
 enum MHD_Result rb_reply_text(struct rb_request *req, unsigned status, const char *content_type,

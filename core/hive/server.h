@@ -58,10 +58,15 @@ enum MHD_Result rb_reply_text(struct rb_request *req, unsigned status, const cha
 enum MHD_Result rb_reply_err(struct rb_request *req, const struct rb_err *err);
 enum MHD_Result rb_reply_errf(struct rb_request *req, int code, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
-/* Queue a long-lived response (an SSE callback response); destroys it. Its connection is
- * exempt from the idle timeout (RBEE_HTTP_TIMEOUT_S, default 60 s) that ends connections
- * whose client stalls while sending a request or sits idle between requests. */
-enum MHD_Result rb_reply_response(struct rb_request *req, unsigned status, struct MHD_Response *resp);
+/* Largest piece a stream reader is asked for at once. */
+#define RB_STREAM_CHUNK 16384
+/* Answer 200 text/event-stream produced by `reader` (MHD's callback contract: it may block;
+ * MHD_CONTENT_READER_END_OF_STREAM ends it). Its connection is exempt from the idle timeout
+ * (RBEE_HTTP_TIMEOUT_S, default 60 s) that ends connections whose client stalls while sending a
+ * request or sits idle between requests. `free_cls(cls)` runs when the stream ends, or at once
+ * if it cannot be created. */
+enum MHD_Result rb_reply_stream(struct rb_request *req, MHD_ContentReaderCallback reader, void *cls,
+				MHD_ContentReaderFreeCallback free_cls);
 
 const char *rb_request_header(struct rb_request *req, const char *name);
 const char *rb_request_query(struct rb_request *req, const char *name);

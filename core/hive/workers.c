@@ -124,25 +124,19 @@ static struct json_object *entry_to_disk(const struct rb_worker *w)
 	return o;
 }
 
-static void copy_str(char *dst, size_t len, struct json_object *o, const char *key)
-{
-	const char *v = rb_json_str(o, key);
-	snprintf(dst, len, "%s", v ? v : "");
-}
-
 /* One persisted entry; false when it is not usable (it is then dropped with a warning). */
 static bool entry_from_disk(struct json_object *o, struct rb_worker *w)
 {
 	memset(w, 0, sizeof(*w));
-	copy_str(w->id, sizeof(w->id), o, "worker_id");
-	copy_str(w->installed_id, sizeof(w->installed_id), o, "installed_worker");
-	copy_str(w->backend, sizeof(w->backend), o, "backend");
-	copy_str(w->device_id, sizeof(w->device_id), o, "device_id");
-	copy_str(w->model, sizeof(w->model), o, "model");
-	copy_str(w->url, sizeof(w->url), o, "url");
-	copy_str(w->health_path, sizeof(w->health_path), o, "health_path");
-	copy_str(w->log_path, sizeof(w->log_path), o, "log_path");
-	copy_str(w->reason, sizeof(w->reason), o, "reason");
+	rb_json_copy_str(w->id, sizeof(w->id), o, "worker_id");
+	rb_json_copy_str(w->installed_id, sizeof(w->installed_id), o, "installed_worker");
+	rb_json_copy_str(w->backend, sizeof(w->backend), o, "backend");
+	rb_json_copy_str(w->device_id, sizeof(w->device_id), o, "device_id");
+	rb_json_copy_str(w->model, sizeof(w->model), o, "model");
+	rb_json_copy_str(w->url, sizeof(w->url), o, "url");
+	rb_json_copy_str(w->health_path, sizeof(w->health_path), o, "health_path");
+	rb_json_copy_str(w->log_path, sizeof(w->log_path), o, "log_path");
+	rb_json_copy_str(w->reason, sizeof(w->reason), o, "reason");
 	int state = state_from_name(rb_json_str(o, "state"));
 	int64_t pid = rb_json_int(o, "pid", -1), port = rb_json_int(o, "port", -1);
 	const char *st = rb_json_str(o, "start_time");

@@ -30,6 +30,8 @@ void rb_buf_addf(struct rb_buf *b, const char *fmt, ...) __attribute__((format(p
 void rb_buf_vaddf(struct rb_buf *b, const char *fmt, va_list ap);
 void rb_buf_reset(struct rb_buf *b); /* len = 0, keeps the allocation */
 void rb_buf_truncate(struct rb_buf *b, size_t len);
+/* "1.5 GiB", "512 B": binary units, one decimal. Returns buf. */
+const char *rb_human_bytes(unsigned long long n, char *buf, size_t len);
 /* Hand over the allocation (malloc'd, caller frees) and leave the buffer empty. */
 char *rb_buf_detach(struct rb_buf *b, size_t *len);
 

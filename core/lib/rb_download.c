@@ -8,6 +8,7 @@
  * byte reaches the file. The part file and the running hash always describe the same bytes.
  */
 #include "rb_download.h"
+#include "rb_buf.h"
 
 #include <ctype.h>
 #include <curl/curl.h>
@@ -85,21 +86,6 @@ static void note(struct dl *d, const char *fmt, ...)
 	d->o->on_note(d->o->arg, line);
 }
 
-static void human(uint64_t n, char *buf, size_t len)
-{
-	static const char *const unit[] = { "B", "KiB", "MiB", "GiB", "TiB" };
-	double v = (double)n;
-	int u = 0;
-	while (v >= 1024 && u < 4) {
-		v /= 1024;
-		u++;
-	}
-	if (u == 0)
-		snprintf(buf, len, "%" PRIu64 " B", n);
-	else
-		snprintf(buf, len, "%.1f %s", v, unit[u]);
-}
-
 static bool stop_now(struct dl *d)
 {
 	if (!d->stop_requested && d->o->should_stop && d->o->should_stop(d->o->arg))
@@ -114,7 +100,7 @@ static int hash_existing(struct dl *d, struct rb_err *err)
 {
 	if (d->size >= (1ull << 30)) {
 		char h[32];
-		human(d->size, h, sizeof(h));
+		rb_human_bytes(d->size, h, sizeof(h));
 		note(d, "checking the %s already downloaded", h);
 	}
 	unsigned char *buf = malloc(1 << 20);
@@ -463,7 +449,7 @@ static enum verdict judge_attempt(struct dl *d, CURLcode cc, const char *curl_er
 		int e = d->write_errno;
 		bool full = e == ENOSPC || e == EDQUOT || e == EFBIG;
 		char h[32];
-		human(d->size, h, sizeof(h));
+		rb_human_bytes(d->size, h, sizeof(h));
 		*rc = rb_err_set(err, RB_EIO, "cannot write '%s': %s%s%s%s", d->o->part_path,
 				 strerror(e), full ? " after " : "", full ? h : "",
 				 full ? " (free disk space there, then try again)" : "");
@@ -581,7 +567,7 @@ static int transfer(struct dl *d, struct rb_download_result *res, struct rb_err 
 		if (ms > DL_BACKOFF_MAX_MS)
 			ms = DL_BACKOFF_MAX_MS;
 		char at[32];
-		human(d->size, at, sizeof(at));
+		rb_human_bytes(d->size, at, sizeof(at));
 		note(d, "%s at %s; retry %d of %d in %.1f s", why, at, failures, max_retries,
 		     ms / 1000.0);
 		res->retries++;

@@ -1,6 +1,7 @@
 #include "rb_json.h"
 
 #include <limits.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "rb_buf.h"
@@ -57,6 +58,12 @@ const char *rb_json_str(struct json_object *obj, const char *key)
 	if (!obj || !json_object_object_get_ex(obj, key, &v) || !json_object_is_type(v, json_type_string))
 		return NULL;
 	return json_object_get_string(v);
+}
+
+void rb_json_copy_str(char *dst, size_t len, struct json_object *obj, const char *key)
+{
+	const char *s = rb_json_str(obj, key);
+	snprintf(dst, len, "%s", s ? s : "");
 }
 
 int64_t rb_json_int(struct json_object *obj, const char *key, int64_t def)

@@ -5,6 +5,7 @@
 #define RB_JSON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <json-c/json.h>
 
@@ -17,6 +18,8 @@ struct json_object *rb_json_parse(const char *text, size_t len, struct rb_err *e
 const char *rb_json_str(struct json_object *obj, const char *key);
 int64_t rb_json_int(struct json_object *obj, const char *key, int64_t def);
 bool rb_json_bool(struct json_object *obj, const char *key, bool def);
+/* Copy a string field into a fixed buffer ("" when absent or not a string), truncating. */
+void rb_json_copy_str(char *dst, size_t len, struct json_object *obj, const char *key);
 /* Strict accessors for request validation: missing or wrong type -> RB_EINVAL naming the field. */
 int rb_json_req_str(struct json_object *obj, const char *key, const char **out, struct rb_err *err);
 int rb_json_req_u32(struct json_object *obj, const char *key, uint32_t *out, struct rb_err *err);

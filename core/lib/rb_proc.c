@@ -346,15 +346,10 @@ int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, 
 	return rc;
 }
 
-struct capture {
-	struct rb_buf *out;
-	size_t max;
-};
-
-static void capture_line(void *arg, const char *line, size_t len, bool is_err)
+void rb_proc_capture_line(void *arg, const char *line, size_t len, bool is_err)
 {
 	(void)is_err;
-	struct capture *c = arg;
+	struct rb_proc_capture *c = arg;
 	if (c->out->len + len + 1 > c->max)
 		return;
 	rb_buf_add(c->out, line, len);
@@ -371,8 +366,8 @@ int rb_proc_run(const char *const *argv, const char *const *envp, const char *cw
 	if (rc)
 		return rc;
 	struct rb_buf scratch = RB_BUF_INIT;
-	struct capture c = { out ? out : &scratch, max_out ? max_out : 65536 };
-	rc = rb_proc_pump(&p, timeout_ms, capture_line, NULL, &c, status, err);
+	struct rb_proc_capture c = { out ? out : &scratch, max_out ? max_out : 65536 };
+	rc = rb_proc_pump(&p, timeout_ms, rb_proc_capture_line, NULL, &c, status, err);
 	rb_buf_release(&scratch);
 	return rc;
 }

@@ -72,6 +72,14 @@ int rb_proc_wait(pid_t pid, int timeout_ms, int *status);
  * `grace_ms` for `pid` to end, then SIGKILL. Reaps `pid` (when it is our child) into *status. */
 int rb_proc_stop(pid_t pid, bool group, int grace_ms, int *status);
 
+/* A line callback for rb_proc_pump that appends each line (and a newline) to `out` while it
+ * stays under `max` bytes; arg is a struct rb_proc_capture. */
+struct rb_proc_capture {
+	struct rb_buf *out;
+	size_t max;
+};
+void rb_proc_capture_line(void *arg, const char *line, size_t len, bool is_err);
+
 /* Run to completion capturing stdout+stderr (at most `max_out` bytes kept). */
 int rb_proc_run(const char *const *argv, const char *const *envp, const char *cwd, int timeout_ms,
 		struct rb_buf *out, size_t max_out, int *status, struct rb_err *err);
