@@ -11,11 +11,7 @@
 # With taskset and 2+ CPUs the servers run on the first half of the CPUs (one thread each) and
 # wrk on the other half, so the load generator does not steal the servers' cores.
 # Needs: wrk (Debian: apt-get install wrk), cc, pkg-config, libmicrohttpd-dev, curl.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(dirname "$here")
-build=${1:-$src/build}
+. "$(dirname "$0")/lib.sh"
 ENTRIES=${ENTRIES:-500}
 DURATION=${DURATION:-10}
 CONNECTIONS=${CONNECTIONS:-64}
@@ -34,19 +30,10 @@ else
 	WRK_THREADS=$ncpu
 fi
 
-die() { echo "catalog.sh: $*" >&2; exit 1; }
 [ -x "$build/bin/rbee-catalog" ] || die "no '$build/bin/rbee-catalog': build first or pass the build directory"
 command -v wrk >/dev/null || die "wrk is not installed (Debian/Ubuntu: apt-get install wrk)"
 command -v pkg-config >/dev/null || die "pkg-config is not installed"
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbee-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 # A catalog of ENTRIES copies of the test fixture's entry, each with its own id and PKGBUILD.
 fixture=$src/tests/catalog/fixtures/catalog

@@ -11,24 +11,12 @@
 # the job engine and its SSE stream, the catalog lookup, the PKGBUILD reader, the sandbox (user
 # switch and network namespace when the kernel allows), the lock, metadata.json, and the verify
 # step (ldd, a --version probe, sha256, the backend's checks).
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(dirname "$here")
-build=${1:-$src/build}
+. "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-20}
 
-die() { echo "install.sh: $*" >&2; exit 1; }
 [ -x "$build/bin/rbee-hive" ] || die "no '$build/bin/rbee-hive': build first or pass the build directory"
 for t in curl jq sha256sum; do command -v $t >/dev/null || die "'$t' is not installed"; done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbee-bench.XXXXXX")
-hive_pid=
-cleanup() {
-	[ -n "$hive_pid" ] && kill "$hive_pid" 2>/dev/null && wait "$hive_pid" 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 # The catalog: one entry whose PKGBUILD has no sources and phases that do nothing.
 arch=$(uname -m)
@@ -57,7 +45,7 @@ now_ms() { date +%s%3N; }
 # --- the hive ---
 export RBEE_HOME="$tmp/home"
 "$build/bin/rbee-hive" --port 0 --port-file "$tmp/port" --catalog "$tmp/cat" >"$tmp/hive.log" 2>&1 &
-hive_pid=$!
+pids+=($!)
 for _ in $(seq 100); do [ -s "$tmp/port" ] && break; sleep 0.05; done
 [ -s "$tmp/port" ] || die "the hive did not start (see its log: $(tail -3 "$tmp/hive.log"))"
 url="http://127.0.0.1:$(cat "$tmp/port")"

@@ -13,27 +13,14 @@
 #    seconds, with narration and progress): all must end [DONE] with identical events. Printed:
 #    completed/STREAMS, and the hive's RSS idle, with the streams open, and its peak.
 # Environment: RUNS (200), STREAMS (200), SLOW_S (4). Needs: curl, jq.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(dirname "$here")
-build=${1:-$src/build}
+. "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-200}
 STREAMS=${STREAMS:-200}
 SLOW_S=${SLOW_S:-4}
 
-die() { echo "jobs.sh: $*" >&2; exit 1; }
 [ -x "$build/bin/rbee-hive" ] || die "no '$build/bin/rbee-hive': build first or pass the build directory"
 for t in curl jq; do command -v $t >/dev/null || die "$t is not installed"; done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbee-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; die "no $1"; }
 rss_kib() { awk -v k="$2" '$1 == k":" {print $2}' "/proc/$1/status"; }
 

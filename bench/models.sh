@@ -10,26 +10,13 @@
 # GGUF header, in the page cache for both runs. Each side runs ROUNDS times, alternating, and
 # its best run is kept.
 # Environment: SIZE_MIB (1024), ROUNDS (2). Needs: python3, curl, jq.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(dirname "$here")
-build=${1:-$src/build}
+. "$(dirname "$0")/lib.sh"
 SIZE_MIB=${SIZE_MIB:-1024}
 ROUNDS=${ROUNDS:-2}
 
-die() { echo "models.sh: $*" >&2; exit 1; }
 [ -x "$build/bin/rbee-hive" ] || die "no '$build/bin/rbee-hive': build first or pass the build directory"
 for t in python3 curl jq; do command -v $t >/dev/null || die "$t is not installed"; done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbee-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 now() { date +%s.%N; }
 wait_file() { for _ in $(seq 200); do [ -s "$1" ] && return 0; sleep 0.05; done; die "no $1"; }
 

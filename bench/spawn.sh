@@ -15,27 +15,14 @@
 # The test worker is installed through worker_install from the test catalog
 # (tests/worker_fixtures) and the model downloaded from the fake hub, as an operator would.
 # Environment: RUNS (15), COUNT (20). Needs: python3, curl, jq, bc.
-set -euo pipefail
-
-here=$(cd "$(dirname "$0")" && pwd)
-src=$(dirname "$here")
-build=${1:-$src/build}
+. "$(dirname "$0")/lib.sh"
 RUNS=${RUNS:-15}
 COUNT=${COUNT:-20}
 
-die() { echo "spawn.sh: $*" >&2; exit 1; }
 [ -x "$build/bin/rbee-hive" ] || die "no '$build/bin/rbee-hive': build first or pass the build directory"
 [ -f "$build/tests/bin/rbee-test-worker-1.0.tar.gz" ] || die "no test worker tarball in '$build/tests/bin': build the tests"
 for t in python3 curl jq bc; do command -v $t >/dev/null || die "$t is not installed"; done
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbee-bench.XXXXXX")
-pids=()
-cleanup() {
-	for p in "${pids[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null || true; done
-	wait 2>/dev/null || true
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 now_ms() { echo $(($(date +%s%N) / 1000000)); }
 wait_file() { for _ in $(seq 300); do [ -s "$1" ] && return 0; sleep 0.05; done; die "no $1"; }
 median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2] + v[NR/2+1]) / 2}'; }

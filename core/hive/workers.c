@@ -508,7 +508,8 @@ int rb_workers_stop_pid(struct rb_hive *hive, pid_t pid, int grace_ms, struct rb
 	return rc ? rc : rb_workers_stop(hive, w.id, grace_ms, out, err);
 }
 
-bool rb_workers_uses_installed(struct rb_hive *hive, const char *installed_id)
+/* True when a live worker's installed-worker id (use_model false) or model id matches `id`. */
+static bool any_live_uses(struct rb_hive *hive, bool use_model, const char *id)
 {
 	struct rb_workers *ws = hive ? hive->workers : NULL;
 	bool used = false;
@@ -517,22 +518,19 @@ bool rb_workers_uses_installed(struct rb_hive *hive, const char *installed_id)
 	pthread_mutex_lock(&ws->lock);
 	for (size_t i = 0; i < ws->n && !used; i++)
 		used = rb_worker_state_live(ws->v[i].state) &&
-		       !strcmp(ws->v[i].installed_id, installed_id);
+		       !strcmp(use_model ? ws->v[i].model : ws->v[i].installed_id, id);
 	pthread_mutex_unlock(&ws->lock);
 	return used;
 }
 
+bool rb_workers_uses_installed(struct rb_hive *hive, const char *installed_id)
+{
+	return any_live_uses(hive, false, installed_id);
+}
+
 bool rb_workers_uses_model(struct rb_hive *hive, const char *model_id)
 {
-	struct rb_workers *ws = hive ? hive->workers : NULL;
-	bool used = false;
-	if (!ws)
-		return false;
-	pthread_mutex_lock(&ws->lock);
-	for (size_t i = 0; i < ws->n && !used; i++)
-		used = rb_worker_state_live(ws->v[i].state) && !strcmp(ws->v[i].model, model_id);
-	pthread_mutex_unlock(&ws->lock);
-	return used;
+	return any_live_uses(hive, true, model_id);
 }
 
 /* ---- JSON -------------------------------------------------------------------------------- */
