@@ -38,6 +38,17 @@ assert_not_contains "$envs" "HF_TOKEN" "HF_TOKEN is not inherited"
 assert_not_contains "$envs" "MY_SERVICE_PASSWORD" "*PASSWORD* variables are not inherited"
 assert_contains "$envs" "RBEE_SPAWN_MARKER=kept" "ordinary variables are inherited"
 assert_contains "$envs" "OMP_NUM_THREADS=" "the cpu plugin's variables are set"
+# Only the worker's own descriptors: nothing of the hive (its listener, client connections,
+# lock and registry files) may leak through fork + exec.
+leaked=$(for fd in /proc/$W_PID/fd/*; do
+	n=${fd##*/}
+	[ "$n" -le 2 ] && continue
+	readlink "$fd"
+done | grep -E "$RBEE_HOME/state|$RBEE_HOME/models|hive.lock|$RBEE_HOME/workers" || true)
+assert_eq "$leaked" "" "no file of the hive leaks into the worker"
+sockets=$(for fd in /proc/$W_PID/fd/*; do readlink "$fd"; done | grep -c '^socket:' || true)
+[ "$sockets" -le 2 ] || fail "the worker holds $sockets sockets: the hive's leaked into it"
+ok "no socket of the hive leaks into the worker ($sockets of its own)"
 
 # --- listing and inspection ---
 list=$(curl -sf "$HIVE_URL/v1/workers")
