@@ -212,6 +212,17 @@ static void word_add_unquoted(struct word *w, const char *val)
 	}
 }
 
+/* A variable's value joins the word: as is inside double quotes, else word-split. */
+static void word_add_value(struct word *w, const char *val, bool quoted)
+{
+	if (quoted) {
+		rb_buf_adds(&w->buf, val);
+		w->exists = true;
+	} else {
+		word_add_unquoted(w, val);
+	}
+}
+
 /* Look a variable up for expansion; marks the assignment bad when it cannot be known. */
 static struct var *lookup(struct lexer *lx, const char *name, size_t len)
 {
@@ -276,13 +287,7 @@ static int expand_braced(struct lexer *lx, struct word *w, bool quoted)
 		word_add_values(w, &v->vals, w->split);
 		return 0;
 	}
-	const char *val = (size_t)index < v->vals.n ? v->vals.v[index] : "";
-	if (quoted) {
-		rb_buf_adds(&w->buf, val);
-		w->exists = true;
-	} else {
-		word_add_unquoted(w, val);
-	}
+	word_add_value(w, (size_t)index < v->vals.n ? v->vals.v[index] : "", quoted);
 	return 0;
 }
 
@@ -334,13 +339,7 @@ static int expand(struct lexer *lx, struct word *w, bool quoted)
 	struct var *v = lookup(lx, lx->s + start, end - start);
 	if (!v)
 		return 0;
-	const char *val = v->vals.n ? v->vals.v[0] : "";
-	if (quoted) {
-		rb_buf_adds(&w->buf, val);
-		w->exists = true;
-	} else {
-		word_add_unquoted(w, val);
-	}
+	word_add_value(w, v->vals.n ? v->vals.v[0] : "", quoted);
 	return 0;
 }
 
