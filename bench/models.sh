@@ -28,14 +28,25 @@ python3 "$src/tests/models/fake_hub.py" --root "$tmp/hub" --port-file "$tmp/hub.
 pids+=($!)
 wait_file "$tmp/hub.port"
 hub="http://127.0.0.1:$(cat "$tmp/hub.port")"
-# Warm the page cache and the hub's sha256 cache, so neither run pays for them.
+# Warm the page cache and the hub's sha256 cache, so neither run pays for them; the unmeasured
+# download gives the first measured run a file to delete (see fresh).
 cat "$file" >/dev/null
 curl -sf "$hub/api/models/bench/big-GGUF?blobs=true" >/dev/null
+curl -sf -L -o "$tmp/curl.out" "$hub/bench/big-GGUF/resolve/main/big.Q4_K_M.gguf"
+
+# fresh: delete what earlier runs downloaded and flush the disk, so that every run starts alike,
+# right after a file of the same size left the page cache. This matters on VMs that hand freed
+# memory back to the host (free page reporting, as on the development VM): memory freed seconds
+# ago costs several times more to fill again than memory freed just now, and a run that follows
+# another tool's run and deletes nothing would pay that while the others do not.
+fresh() {
+	rm -rf "$tmp/curl.out" "$tmp"/home-*
+	sync
+}
 
 # run_curl [sync]: curl -o, and with "sync" also fsync the file as the hive does before rename.
 run_curl() {
-	rm -f "$tmp/curl.out"
-	sync
+	fresh
 	local t0 t1
 	t0=$(now)
 	curl -sf -L -o "$tmp/curl.out" "$hub/bench/big-GGUF/resolve/main/big.Q4_K_M.gguf"
@@ -47,9 +58,8 @@ run_curl() {
 
 run_hive() {
 	local home=$tmp/home-$1 t0 t1 job out
-	rm -rf "$home" "$tmp"/home-*
+	fresh
 	mkdir -p "$home"
-	sync
 	RBEE_HOME=$home HF_ENDPOINT=$hub "$build/bin/rbee-hive" --port 0 --port-file "$tmp/hive.port" \
 		>"$tmp/hive.log" 2>&1 &
 	local pid=$!

@@ -11,6 +11,9 @@
  * is truncated and the transfer starts over), 416 for a part that is already complete (success
  * without a transfer) or longer than the file (started over), redirects (followed; a custom
  * Authorization header is not forwarded to another host, as curl does by default).
+ *
+ * While it runs, rb_download hashes on a helper thread of its own (ended before it returns); the
+ * callbacks in the options are only ever called on the calling thread.
  */
 #ifndef RB_DOWNLOAD_H
 #define RB_DOWNLOAD_H
