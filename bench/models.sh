@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# bench/models.sh - model download throughput of the hive (libcurl into a .part file, sha256
-# computed while streaming, fsync, rename, GGUF header read, metadata) as a ratio to `curl -o`
-# of the very same file from the very same server, plus the hive's peak RSS during it.
+# bench/models.sh - model download throughput of the hive (libcurl into a .part file with
+# writeback started on the way, sha256 computed on a second thread while streaming, fsync,
+# rename, GGUF header read, metadata) as a ratio to `curl -o` of the very same file from the very
+# same server, plus the hive's peak RSS during it.
 #
 #   bench/models.sh [BUILD_DIR]          BUILD_DIR defaults to ./build (needs bin/rbee-hive)
 #
 # The server is tests/models/fake_hub.py, which sends file bodies with sendfile(2), so it is not
 # the bottleneck (compare with the curl figure). The file is SIZE_MIB of random data behind a
 # GGUF header, in the page cache for both runs. Each side runs ROUNDS times, alternating, and
-# its best run is kept.
+# its best run is kept; every run starts right after the previous run's file was deleted.
 # Environment: SIZE_MIB (1024), ROUNDS (2). Needs: python3, curl, jq.
 . "$(dirname "$0")/lib.sh"
 SIZE_MIB=${SIZE_MIB:-1024}
@@ -97,7 +98,7 @@ mib=$(echo "$bytes / 1048576" | bc -l)
 printf '\nfile: %.0f MiB (%d bytes)\n' "$mib" "$bytes"
 printf 'curl -o:            %.2f s  %.0f MiB/s\n' "$best_curl" "$(echo "$mib / $best_curl" | bc -l)"
 printf 'curl -o + fsync:    %.2f s  %.0f MiB/s\n' "$best_sync" "$(echo "$mib / $best_sync" | bc -l)"
-printf 'hive model_download %.2f s  %.0f MiB/s (sha256 while streaming, fsync, verify, GGUF, metadata)\n' \
+printf 'hive model_download %.2f s  %.0f MiB/s (sha256 beside the transfer, fsync, verify, GGUF, metadata)\n' \
 	"$best_hive" "$(echo "$mib / $best_hive" | bc -l)"
 printf 'throughput ratio hive/curl: %.2f\n' "$(echo "$best_curl / $best_hive" | bc -l)"
 printf 'throughput ratio hive/(curl + fsync): %.2f\n' "$(echo "$best_sync / $best_hive" | bc -l)"
