@@ -196,8 +196,10 @@ static int make_workdir(struct install *in, struct rb_err *err)
 	if (in->sb.drop && in->sb.uid != geteuid() &&
 	    (lchown(in->work, in->sb.uid, in->sb.gid) != 0 || !rb_sandbox_can_reach(&in->sb, in->work))) {
 		const char *tmp = rb_fs_is_dir("/var/tmp") ? "/var/tmp" : "/tmp";
-		if ((rc = path_fmt(in->work, sizeof(in->work), err, "%s/rbee-build-%s-XXXXXX", tmp, in->id)))
-			return rc;
+		char prefix[160];
+		snprintf(prefix, sizeof(prefix), "rbee-build-%s-", in->id);
+		if (rb_fs_temp_template(in->work, sizeof(in->work), tmp, prefix))
+			return rb_err_set(err, RB_EINVAL, "path too long: '%s/%s'", tmp, prefix);
 		if (!mkdtemp(in->work))
 			return rb_err_set(err, RB_EIO, "cannot create a build directory in '%s': %s",
 					  tmp, strerror(errno));

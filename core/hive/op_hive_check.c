@@ -20,6 +20,7 @@
 #include "backends.h"
 #include "catalog.h"
 #include "hive.h"
+#include "rb_fs.h"
 #include "rb_json.h"
 
 static const char *state_name(enum rb_backend_state s)
@@ -74,7 +75,7 @@ static struct json_object *check_backends(struct rb_job *job, size_t *navailable
 static int probe_writable(const char *dir, struct rb_err *err)
 {
 	char path[PATH_MAX];
-	if (snprintf(path, sizeof(path), "%s/.hive-check-XXXXXX", dir) >= (int)sizeof(path))
+	if (rb_fs_temp_template(path, sizeof(path), dir, ".hive-check-"))
 		return rb_err_set(err, RB_EIO, "cache directory path '%s' is too long", dir);
 	int fd = mkstemp(path);
 	if (fd < 0)

@@ -314,8 +314,7 @@ static int extract_archive(const struct rb_sources_ctx *ctx, const struct rb_sou
 			   int type, const char *file, struct rb_env *env, struct rb_err *err)
 {
 	char tmp[PATH_MAX];
-	if ((size_t)snprintf(tmp, sizeof(tmp), "%s/.extract-XXXXXX", ctx->dirs->startdir) >=
-	    sizeof(tmp))
+	if (rb_fs_temp_template(tmp, sizeof(tmp), ctx->dirs->startdir, ".extract-"))
 		return rb_err_set(err, RB_EINVAL, "path too long: '%s'", ctx->dirs->startdir);
 	if (!mkdtemp(tmp))
 		return rb_err_set(err, RB_EIO, "cannot create a directory in '%s': %s",

@@ -4,7 +4,7 @@
  *
  * Work in progress never sits under a final name: installs build in
  * staging/install-<id>-<job>/ (with, when the build user cannot enter RBEE_HOME, the build
- * directory in /var/tmp/rbee-build-<id>-XXXXXX, named by the symlink `outside` in the stage),
+ * directory in /var/tmp/rbee-build-<id>-<random>, named by the symlink `outside` in the stage),
  * removals park the old tree in staging/remove-<id>-<pid>/, and model deletes in
  * models/.deleting-<pid>-<n>/. A hive killed in the middle (kill -9, power loss) leaves those
  * behind; nothing in them is ever needed again, because final names only change by rename.

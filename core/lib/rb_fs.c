@@ -125,6 +125,17 @@ int rb_fs_read_file(const char *path, size_t max, struct rb_buf *out, struct rb_
 	return 0;
 }
 
+int rb_fs_temp_template(char *out, size_t len, const char *dir, const char *prefix)
+{
+	enum { RANDOM_CHARS = 6 }; /* mkdtemp and mkstemp replace exactly the last six */
+	int n = snprintf(out, len, "%s/%s", dir, prefix);
+	if (n < 0 || (size_t)n + RANDOM_CHARS >= len)
+		return -1;
+	memset(out + n, 'X', RANDOM_CHARS);
+	out[n + RANDOM_CHARS] = '\0';
+	return 0;
+}
+
 int rb_fs_sync_dir(const char *dir)
 {
 	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -29,6 +29,9 @@ int rb_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		       struct rb_err *err);
 bool rb_fs_exists(const char *path);
 bool rb_fs_is_dir(const char *path);
+/* Write "<dir>/<prefix>" followed by mkdtemp()/mkstemp()'s six-character template into out,
+ * ready to pass to either. -1 when it does not fit in `len`. */
+int rb_fs_temp_template(char *out, size_t len, const char *dir, const char *prefix);
 /* fsync a directory so a rename inside it is durable. */
 int rb_fs_sync_dir(const char *dir);
 
