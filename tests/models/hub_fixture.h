@@ -114,6 +114,24 @@ static void hub_log_reset(void)
 	unlink(hub.log);
 }
 
+/* Back to a well-behaved hub: no private repos, drops, stalls, wrong hashes or ignored
+ * Ranges, hashes announced; the request log emptied. */
+static inline int hub_reset(void)
+{
+	int rc = hub_control("{\"private\":[],\"drop_once\":{},\"stall_once\":{},\"wrong_hash\":[],"
+			     "\"ignore_range\":false,\"no_sha\":false}");
+	hub_log_reset(); /* after: the control request itself is not part of a test's log */
+	return rc;
+}
+
+/* cmocka group teardown that stops the hub. */
+static inline int hub_teardown(void **state)
+{
+	(void)state;
+	hub_stop();
+	return 0;
+}
+
 /* How many logged requests contain `needle` (e.g. "\"range\": \"bytes=100-\""). */
 static int hub_log_count(const char *needle)
 {

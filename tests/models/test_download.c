@@ -28,21 +28,11 @@ static int setup(void **state)
 	return rb_sha256_file(path, blob_sha, NULL);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	hub_stop();
-	return 0;
-}
-
 static int reset(void **state)
 {
 	(void)state;
 	unlink(part);
-	int rc = hub_control("{\"private\":[],\"drop_once\":{},\"stall_once\":{},\"wrong_hash\":[],"
-			     "\"ignore_range\":false,\"no_sha\":false}");
-	hub_log_reset();
-	return rc;
+	return hub_reset();
 }
 
 struct seen {
@@ -264,5 +254,5 @@ int main(void)
 		cmocka_unit_test_setup(cancel_keeps_the_part, reset),
 		cmocka_unit_test_setup(unreachable_server_gives_up_after_the_retries, reset),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, hub_teardown);
 }

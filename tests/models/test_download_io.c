@@ -90,21 +90,12 @@ static int setup(void **state)
 	return rb_sha256_file(path, small_sha, NULL);
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	hub_stop();
-	return 0;
-}
-
 static int reset(void **state)
 {
 	(void)state;
 	unlink(part);
 	memset(&io, 0, sizeof(io));
-	hub_log_reset();
-	return hub_control("{\"private\":[],\"drop_once\":{},\"stall_once\":{},\"wrong_hash\":[],"
-			   "\"ignore_range\":false,\"no_sha\":false}");
+	return hub_reset();
 }
 
 static bool stop_at_once(void *arg)
@@ -271,5 +262,5 @@ int main(void)
 				       reset),
 		cmocka_unit_test_setup(a_file_of_odd_size_after_a_dropped_connection_verifies, reset),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, hub_teardown);
 }

@@ -80,10 +80,7 @@ static int teardown(void **state)
 static int reset(void **state)
 {
 	(void)state;
-	int rc = hub_control("{\"private\":[],\"drop_once\":{},\"stall_once\":{},"
-			     "\"wrong_hash\":[],\"no_sha\":false}");
-	hub_log_reset();
-	return rc;
+	return hub_reset();
 }
 
 static void downloads_the_preferred_file_and_registers_it(void **state)

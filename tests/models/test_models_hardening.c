@@ -26,13 +26,6 @@ static int setup(void **state)
 	return 0;
 }
 
-static int teardown(void **state)
-{
-	(void)state;
-	hub_stop();
-	return 0;
-}
-
 static void model_files_named_like_the_store_files_are_refused(void **state)
 {
 	(void)state;
@@ -126,5 +119,5 @@ int main(void)
 		cmocka_unit_test(a_file_longer_than_announced_is_stopped_not_downloaded_whole),
 		cmocka_unit_test(a_full_disk_keeps_the_part_and_says_what_to_do),
 	};
-	return cmocka_run_group_tests(tests, setup, teardown);
+	return cmocka_run_group_tests(tests, setup, hub_teardown);
 }
