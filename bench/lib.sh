@@ -11,6 +11,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 src=$(dirname "$here")
 build=${1:-$src/build}
 die() { echo "$(basename "$0"): $*" >&2; exit 1; }
+"$src/scripts/deps.sh" bench # lstopo, wrk and bc, beside what the build needs
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/rbee-bench.XXXXXX")
 pids=()

@@ -3,13 +3,21 @@
 # Safe to run repeatedly; needs root (or sudo) only when something is missing.
 set -euo pipefail
 
+# What building, running and testing need, and nothing more (a fresh Debian 12 with
+# --no-install-recommends is the reference; .ci/run is proven there with
+# ../shared/tools/fresh-machine.sh). `scripts/deps.sh bench` adds what bench/ uses.
 packages=(
-	build-essential cmake pkg-config git ca-certificates
-	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libhwloc-dev libssl-dev hwloc
-	libcmocka-dev jq curl python3 procps iproute2 util-linux
-	tar gzip xz-utils zstd bzip2 unzip
-	wrk bc
+	# build
+	build-essential cmake pkg-config
+	libcurl4-openssl-dev libjson-c-dev libmicrohttpd-dev libhwloc-dev libssl-dev
+	# the hive at run time: git sources, archive extraction, process tools, TLS roots
+	git ca-certificates tar gzip xz-utils zstd bzip2 unzip procps
+	# the tests
+	libcmocka-dev jq curl python3
 )
+if [ "${1:-}" = bench ]; then
+	packages+=(hwloc wrk bc) # lstopo, the HTTP load generator, arithmetic in the scripts
+fi
 
 missing=()
 for p in "${packages[@]}"; do
