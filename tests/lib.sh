@@ -101,10 +101,14 @@ start_catalog() {
 	wait_for curl -sf "$CATALOG_URL/health" || fail "catalog did not become healthy"
 }
 
+# The bearer token the helpers below send, when the test started the hive with one.
+HIVE_TOKEN=${HIVE_TOKEN:-}
+
 # http METHOD PATH [BODY]: request against the hive; prints "STATUS BODY".
 http() {
 	local method=$1 path=$2 body=${3:-}
 	local args=(-s -o "$T/http.body" -w '%{http_code}' -X "$method")
+	[ -z "$HIVE_TOKEN" ] || args+=(-H "Authorization: Bearer $HIVE_TOKEN")
 	[ -n "$body" ] && args+=(-H 'Content-Type: application/json' --data-binary "$body")
 	local code
 	code=$(curl "${args[@]}" "$HIVE_URL$path") || true
@@ -113,12 +117,14 @@ http() {
 
 # submit JSON: POST /v1/jobs, print the job id.
 submit() {
-	curl -sf -X POST -H 'Content-Type: application/json' --data-binary "$1" "$HIVE_URL/v1/jobs" | jq -r .job_id
+	curl -sf -X POST -H 'Content-Type: application/json' ${HIVE_TOKEN:+-H "Authorization: Bearer $HIVE_TOKEN"} \
+		--data-binary "$1" "$HIVE_URL/v1/jobs" | jq -r .job_id
 }
 
 # stream JOB_ID: print the job's whole SSE stream (returns when the hive closes it).
 stream() {
-	curl -sN --max-time "${STREAM_MAX_S:-60}" "$HIVE_URL/v1/jobs/$1/stream"
+	curl -sN --max-time "${STREAM_MAX_S:-60}" ${HIVE_TOKEN:+-H "Authorization: Bearer $HIVE_TOKEN"} \
+		"$HIVE_URL/v1/jobs/$1/stream"
 }
 
 # run_job JSON: submit and print the stream.

@@ -29,8 +29,13 @@ struct options {
 	const char *dir;          /* NULL: the shipped catalog */
 	const char *port_file;    /* NULL: none */
 	unsigned threads;
+	const char *allowed_origins; /* NULL: the Hono catalog's (CAT_DEFAULT_ORIGINS) */
+	const char *allowed_hosts;   /* NULL: none besides the server's own names */
 	char default_dir[PATH_MAX];
 };
+
+#define DEFAULT_PER_IP 64u
+#define DEFAULT_TIMEOUT_S 10u
 
 static void usage(FILE *out)
 {
@@ -46,10 +51,17 @@ static void usage(FILE *out)
 		"  --bind ADDR       address to listen on (default 127.0.0.1)\n"
 		"  --port-file FILE  write the bound port to FILE once listening\n"
 		"  --threads N       server threads (default: one per CPU)\n"
+		"  --allowed-origins LIST  comma-separated browser origins that get CORS headers\n"
+		"                    (RBEE_ALLOWED_ORIGINS; default: the Hive UI, queen and keeper\n"
+		"                    on localhost and 127.0.0.1 ports 7836, 8500, 8501; '*' = any)\n"
+		"  --allowed-hosts LIST    extra Host names to answer to besides the bind address,\n"
+		"                    the hostname and localhost (RBEE_ALLOWED_HOSTS; '*' = any)\n"
 		"  --help, --version\n"
 		"\n"
+		"environment: RBEE_HTTP_TIMEOUT_S (idle connections, default %u s),\n"
+		"RBEE_HTTP_MAX_PER_IP (connections from one address, default %u).\n"
 		"SIGHUP reloads the directory; malformed entries are logged and skipped.\n",
-		DEFAULT_PORT);
+		DEFAULT_PORT, DEFAULT_TIMEOUT_S, DEFAULT_PER_IP);
 }
 
 /* <exe dir>/../share/rbee/catalog when it exists (build tree, relocated install), else the
@@ -85,16 +97,35 @@ static int parse_uint(const char *flag, const char *s, unsigned max, unsigned *o
 	return 0;
 }
 
+/* A number from the environment in [min, max], else `def` (warned about when set but wrong). */
+static unsigned env_uint(const char *name, unsigned min, unsigned max, unsigned def)
+{
+	const char *v = getenv(name);
+	if (!v || !*v)
+		return def;
+	char *end;
+	errno = 0;
+	unsigned long x = strtoul(v, &end, 10);
+	if (*end || errno || x < min || x > max || *v == '-') {
+		rb_warn("ignoring %s='%s': use a number from %u to %u", name, v, min, max);
+		return def;
+	}
+	return (unsigned)x;
+}
+
 /* 0: run; 1: exit 0 (help/version printed); -1: usage error (message printed). */
 static int parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_PORT = 256, O_BIND, O_DIR, O_PORT_FILE, O_THREADS, O_HELP, O_VERSION };
+	enum { O_PORT = 256, O_BIND, O_DIR, O_PORT_FILE, O_THREADS, O_HELP, O_VERSION, O_ORIGINS,
+	       O_HOSTS };
 	static const struct option longs[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "bind", required_argument, NULL, O_BIND },
 		{ "dir", required_argument, NULL, O_DIR },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
 		{ "threads", required_argument, NULL, O_THREADS },
+		{ "allowed-origins", required_argument, NULL, O_ORIGINS },
+		{ "allowed-hosts", required_argument, NULL, O_HOSTS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ NULL, 0, NULL, 0 },
@@ -110,6 +141,8 @@ static int parse_args(int argc, char **argv, struct options *o)
 		case O_BIND: o->bind = optarg; break;
 		case O_DIR: o->dir = optarg; break;
 		case O_PORT_FILE: o->port_file = optarg; break;
+		case O_ORIGINS: o->allowed_origins = optarg; break;
+		case O_HOSTS: o->allowed_hosts = optarg; break;
 		case O_THREADS:
 			if (parse_uint("--threads", optarg, 256, &o->threads))
 				return -1;
@@ -127,6 +160,11 @@ static int parse_args(int argc, char **argv, struct options *o)
 		fprintf(stderr, "rbee-catalog: unexpected argument '%s' (see --help)\n", argv[optind]);
 		return -1;
 	}
+	const char *v;
+	if (!o->allowed_origins && (v = getenv("RBEE_ALLOWED_ORIGINS")) && *v)
+		o->allowed_origins = v;
+	if (!o->allowed_hosts && (v = getenv("RBEE_ALLOWED_HOSTS")) && *v)
+		o->allowed_hosts = v;
 	return 0;
 }
 
@@ -187,7 +225,16 @@ static int run(struct options *o, const sigset_t *set)
 		return 1;
 	}
 	log_loaded("loaded", store);
-	if (cat_server_start(&srv, o->bind, (uint16_t)o->port, o->threads, store, &err)) {
+	struct cat_server_opts so = {
+		.bind = o->bind,
+		.port = (uint16_t)o->port,
+		.threads = o->threads,
+		.allowed_origins = o->allowed_origins ? o->allowed_origins : CAT_DEFAULT_ORIGINS,
+		.allowed_hosts = o->allowed_hosts ? o->allowed_hosts : "",
+		.per_ip = env_uint("RBEE_HTTP_MAX_PER_IP", 1, 1000, DEFAULT_PER_IP),
+		.timeout_s = env_uint("RBEE_HTTP_TIMEOUT_S", 1, 86400, DEFAULT_TIMEOUT_S),
+	};
+	if (cat_server_start(&srv, &so, store, &err)) {
 		rb_error("%s", err.msg);
 		return 1;
 	}

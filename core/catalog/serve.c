@@ -9,8 +9,10 @@
 #include "serve.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
 #include <netinet/in.h>
 #include <pthread.h>
+#include <strings.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,8 +24,8 @@
 #include "rb_log.h"
 
 #define JSON_TYPE "application/json"
-#define CONNECTION_TIMEOUT_S 30
-#define ALLOWED "GET, HEAD"
+#define CONNECTION_LIMIT 1000u
+#define ALLOWED "GET, HEAD, OPTIONS"
 #define WORKERS_PREFIX "/workers/"
 
 struct cat_server {
@@ -32,7 +34,12 @@ struct cat_server {
 	struct cat_store *store;           /* guarded by lock */
 	struct MHD_Response *health;       /* fixed answers, built once */
 	struct MHD_Response *worker_404;
+	struct cat_body health_body, worker_404_body;
 	uint16_t port;
+	char bind[64];
+	char hostname[256];
+	bool bind_any, bind_loopback;
+	char *allowed_origins, *allowed_hosts;
 };
 
 /* R_UNDER: below /workers/{id} but not a route; still "Worker not found" for unknown ids, so
@@ -49,11 +56,191 @@ static struct MHD_Response *fixed_json(const char *body)
 	return r;
 }
 
+static void keep_body(struct cat_body *b, const char *text)
+{
+	b->data = strdup(text);
+	if (!b->data)
+		abort();
+	b->len = strlen(text);
+	b->type = JSON_TYPE;
+}
+
+/* ---- guards and CORS --------------------------------------------------------------------- */
+
+/* Whether `list` (comma-separated, blanks ignored) holds `item` (case-insensitive; a trailing
+ * '/' does not count), or "*". */
+static bool list_has(const char *list, const char *item, size_t item_len)
+{
+	while (item_len && item[item_len - 1] == '/')
+		item_len--;
+	for (const char *p = list; p && *p;) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		size_t m = n;
+		while (m && (p[m - 1] == ' ' || p[m - 1] == '\t' || p[m - 1] == '/'))
+			m--;
+		if ((m == 1 && p[0] == '*') || (m && m == item_len && !strncasecmp(p, item, m)))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* The request's Origin when it is allowed, else NULL. */
+static const char *allowed_origin(const struct cat_server *srv, struct MHD_Connection *c)
+{
+	const char *o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
+	return o && list_has(srv->allowed_origins, o, strlen(o)) ? o : NULL;
+}
+
+static void add_cors(struct MHD_Response *r, const char *origin)
+{
+	MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+	MHD_add_response_header(r, "Access-Control-Allow-Credentials", "true");
+	MHD_add_response_header(r, "Access-Control-Expose-Headers", "Content-Length");
+	MHD_add_response_header(r, MHD_HTTP_HEADER_VARY, "Origin");
+}
+
+/* Queue a prepared (shared) response; an allowed browser origin gets its own copy with the
+ * CORS headers, since a shared response cannot carry per-request headers. */
+static enum MHD_Result queue_prepared(const struct cat_server *srv, struct MHD_Connection *c,
+				      unsigned status, struct MHD_Response *shared,
+				      const struct cat_body *body)
+{
+	const char *origin = allowed_origin(srv, c);
+	if (!origin || !body->data)
+		return MHD_queue_response(c, status, shared);
+	struct MHD_Response *r =
+		MHD_create_response_from_buffer(body->len, body->data, MHD_RESPMEM_MUST_COPY);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, body->type);
+	if (body->location)
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, body->location);
+	add_cors(r, origin);
+	enum MHD_Result ret = MHD_queue_response(c, status, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
+struct header_count {
+	const char *name;
+	unsigned n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct header_count *hc = cls;
+	if (key && !strcasecmp(key, hc->name))
+		hc->n++;
+	return MHD_YES;
+}
+
+static unsigned header_count(struct MHD_Connection *c, const char *name)
+{
+	struct header_count hc = { name, 0 };
+	MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &hc);
+	return hc.n;
+}
+
+static bool same_address(const char *host, const char *bind)
+{
+	unsigned char a[16], b[16];
+	if (inet_pton(AF_INET, host, a) == 1 && inet_pton(AF_INET, bind, b) == 1)
+		return !memcmp(a, b, 4);
+	if (inet_pton(AF_INET6, host, a) == 1 && inet_pton(AF_INET6, bind, b) == 1)
+		return !memcmp(a, b, 16);
+	return false;
+}
+
+/* Whether a Host header names this server (the rules are in serve.h). */
+static bool host_allowed(const struct cat_server *srv, const char *header)
+{
+	char host[300];
+	size_t n;
+	bool literal;
+	unsigned char a[16];
+	if (header[0] == '[') {
+		n = strcspn(header + 1, "]");
+		if (header[1 + n] != ']' || n >= sizeof(host))
+			return false;
+		memcpy(host, header + 1, n);
+		host[n] = '\0';
+		if (inet_pton(AF_INET6, host, a) != 1)
+			return false;
+		literal = true;
+	} else {
+		n = strcspn(header, ":");
+		if (n == 0 || n >= sizeof(host))
+			return false;
+		memcpy(host, header, n);
+		host[n] = '\0';
+		literal = inet_pton(AF_INET, host, a) == 1;
+	}
+	for (char *p = host; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (!literal && n > 1 && host[n - 1] == '.')
+		host[--n] = '\0';
+	if (list_has(srv->allowed_hosts, host, n))
+		return true;
+	if (literal)
+		return srv->bind_any || same_address(host, srv->bind) ||
+		       (srv->bind_loopback && (!strcmp(host, "127.0.0.1") || !strcmp(host, "::1")));
+	if ((srv->bind_loopback || srv->bind_any) && !strcmp(host, "localhost"))
+		return true;
+	return srv->hostname[0] && !strcasecmp(host, srv->hostname);
+}
+
+/* NULL when the request may go on, else why not (with its status in *status). */
+static const char *guard_failure(const struct cat_server *srv, struct MHD_Connection *c,
+				 unsigned *status, char *msg, size_t len)
+{
+	*status = MHD_HTTP_BAD_REQUEST;
+	unsigned cl = header_count(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
+	if (cl > 1)
+		return "the request has more than one Content-Length header: send exactly one";
+	if (cl && header_count(c, MHD_HTTP_HEADER_TRANSFER_ENCODING))
+		return "the request has both Content-Length and Transfer-Encoding: send one of them";
+	if (header_count(c, MHD_HTTP_HEADER_HOST) > 1)
+		return "the request has more than one Host header: send exactly one";
+	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
+	if (host && !host_allowed(srv, host)) {
+		*status = MHD_HTTP_FORBIDDEN;
+		snprintf(msg, len, "Host '%.200s' is not a name of this catalog server: use its "
+			 "address, or add the name to --allowed-hosts (RBEE_ALLOWED_HOSTS)", host);
+		return msg;
+	}
+	return NULL;
+}
+
+/* OPTIONS on a route: a CORS preflight, 204 (with the CORS headers for an allowed origin). */
+static enum MHD_Result reply_preflight(const struct cat_server *srv, struct MHD_Connection *c)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, ALLOWED);
+	const char *origin = allowed_origin(srv, c);
+	if (origin) {
+		add_cors(r, origin);
+		MHD_add_response_header(r, "Access-Control-Allow-Methods", ALLOWED);
+		MHD_add_response_header(r, "Access-Control-Allow-Headers", "Content-Type, Authorization");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	}
+	enum MHD_Result ret = MHD_queue_response(c, MHD_HTTP_NO_CONTENT, r);
+	MHD_destroy_response(r);
+	return ret;
+}
+
 /* {"error": msg, "code": slug} with `status`; built per request (errors are rare). */
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *slug,
-				   const char *fmt, ...) __attribute__((format(printf, 4, 5)));
-static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, const char *slug,
-				   const char *fmt, ...)
+static enum MHD_Result reply_error(const struct cat_server *srv, struct MHD_Connection *c,
+				   unsigned status, const char *slug, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
+static enum MHD_Result reply_error(const struct cat_server *srv, struct MHD_Connection *c,
+				   unsigned status, const char *slug, const char *fmt, ...)
 {
 	char msg[1024];
 	va_list ap;
@@ -67,6 +254,9 @@ static enum MHD_Result reply_error(struct MHD_Connection *c, unsigned status, co
 	json_object_put(o);
 	if (status == MHD_HTTP_METHOD_NOT_ALLOWED)
 		MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, ALLOWED);
+	const char *origin = allowed_origin(srv, c);
+	if (origin)
+		add_cors(r, origin);
 	enum MHD_Result ret = MHD_queue_response(c, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -93,10 +283,10 @@ static enum route parse_route(const char *url, const char **id, size_t *len)
 	return R_UNDER;
 }
 
-static enum MHD_Result reply_no_route(struct MHD_Connection *c, const char *method,
-				      const char *url)
+static enum MHD_Result reply_no_route(const struct cat_server *srv, struct MHD_Connection *c,
+				      const char *method, const char *url)
 {
-	return reply_error(c, MHD_HTTP_NOT_FOUND, "not_found",
+	return reply_error(srv, c, MHD_HTTP_NOT_FOUND, "not_found",
 			   "no route '%s %s' (routes: GET /health, /workers, /workers/{id}, "
 			   "/workers/{id}/PKGBUILD)",
 			   method, url);
@@ -112,16 +302,18 @@ static enum MHD_Result reply_entry(struct cat_server *srv, struct MHD_Connection
 	enum MHD_Result ret;
 	long i = route == R_WORKERS ? 0 : cat_store_find(s, id, len);
 	if (route == R_WORKERS)
-		ret = MHD_queue_response(c, MHD_HTTP_OK, s->workers);
+		ret = queue_prepared(srv, c, MHD_HTTP_OK, s->workers, &s->workers_body);
 	else if (i < 0)
-		ret = MHD_queue_response(c, MHD_HTTP_NOT_FOUND, srv->worker_404);
+		ret = queue_prepared(srv, c, MHD_HTTP_NOT_FOUND, srv->worker_404,
+				     &srv->worker_404_body);
 	else if (route == R_UNDER)
-		ret = reply_no_route(c, method, url);
+		ret = reply_no_route(srv, c, method, url);
 	else if (route == R_ENTRY)
-		ret = MHD_queue_response(c, MHD_HTTP_OK, s->entries[i]);
+		ret = queue_prepared(srv, c, MHD_HTTP_OK, s->entries[i], &s->entry_bodies[i]);
 	else
-		ret = MHD_queue_response(c, s->dir.items[i].pkgbuild_path ? MHD_HTTP_OK : MHD_HTTP_FOUND,
-					 s->pkgbuilds[i]);
+		ret = queue_prepared(srv, c,
+				     s->dir.items[i].pkgbuild_path ? MHD_HTTP_OK : MHD_HTTP_FOUND,
+				     s->pkgbuilds[i], &s->pkgbuild_bodies[i]);
 	pthread_rwlock_unlock(&srv->lock);
 	return ret;
 }
@@ -132,21 +324,35 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 {
 	(void)version;
 	(void)upload;
-	(void)upload_size;
-	(void)state;
 	struct cat_server *srv = cls;
+	/* The first call comes with the headers: answer at once (a body, which no route takes,
+	 * is then not read). A body that still arrives is dropped. */
+	if (*state) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	*state = srv;
+	char msg[512];
+	unsigned status;
+	const char *why = guard_failure(srv, c, &status, msg, sizeof(msg));
+	if (why)
+		return reply_error(srv, c, status, status == MHD_HTTP_FORBIDDEN ? "forbidden"
+									   : "invalid_request",
+				   "%s", why);
 	const char *id = NULL;
 	size_t len = 0;
 	enum route route = parse_route(url, &id, &len);
 	if (route == R_NONE)
-		return reply_no_route(c, method, url);
+		return reply_no_route(srv, c, method, url);
+	if (!strcmp(method, MHD_HTTP_METHOD_OPTIONS))
+		return reply_preflight(srv, c);
 	if (route != R_UNDER && strcmp(method, MHD_HTTP_METHOD_GET) &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD))
-		return reply_error(c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
+		return reply_error(srv, c, MHD_HTTP_METHOD_NOT_ALLOWED, "method_not_allowed",
 				   "method '%s' is not allowed on '%s' (the catalog is read-only: use GET)",
 				   method, url);
 	if (route == R_HEALTH)
-		return MHD_queue_response(c, MHD_HTTP_OK, srv->health);
+		return queue_prepared(srv, c, MHD_HTTP_OK, srv->health, &srv->health_body);
 	return reply_entry(srv, c, route, id, len, method, url);
 }
 
@@ -184,13 +390,14 @@ static int make_addr(const char *bind, uint16_t port, struct sockaddr_storage *s
 			  bind);
 }
 
-static struct MHD_Response *health_response(void)
+static struct MHD_Response *health_response(struct cat_body *body)
 {
 	struct json_object *o = json_object_new_object();
 	rb_json_add_str(o, "status", "ok");
 	rb_json_add_str(o, "service", "worker-catalog");
 	rb_json_add_str(o, "version", RBEE_VERSION);
 	struct MHD_Response *r = fixed_json(rb_json_compact(o));
+	keep_body(body, rb_json_compact(o));
 	json_object_put(o);
 	return r;
 }
@@ -201,12 +408,26 @@ static unsigned default_threads(void)
 	return n > 0 && n < 256 ? (unsigned)n : 4;
 }
 
-int cat_server_start(struct cat_server **out, const char *bind, uint16_t port,
-		     unsigned threads, struct cat_store *store, struct rb_err *err)
+static bool is_any_address(const struct sockaddr_storage *ss, bool v6)
+{
+	if (v6)
+		return IN6_IS_ADDR_UNSPECIFIED(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return ((const struct sockaddr_in *)ss)->sin_addr.s_addr == htonl(INADDR_ANY);
+}
+
+static bool is_loopback(const struct sockaddr_storage *ss, bool v6)
+{
+	if (v6)
+		return IN6_IS_ADDR_LOOPBACK(&((const struct sockaddr_in6 *)ss)->sin6_addr);
+	return (ntohl(((const struct sockaddr_in *)ss)->sin_addr.s_addr) >> 24) == 127;
+}
+
+int cat_server_start(struct cat_server **out, const struct cat_server_opts *o,
+		     struct cat_store *store, struct rb_err *err)
 {
 	struct sockaddr_storage ss;
 	bool v6;
-	int rc = make_addr(bind, port, &ss, &v6, err);
+	int rc = make_addr(o->bind, o->port, &ss, &v6, err);
 	if (rc) {
 		cat_store_free(store);
 		return rc;
@@ -216,24 +437,35 @@ int cat_server_start(struct cat_server **out, const char *bind, uint16_t port,
 		abort();
 	pthread_rwlock_init(&srv->lock, NULL);
 	srv->store = store;
-	srv->health = health_response();
+	srv->health = health_response(&srv->health_body);
 	srv->worker_404 = fixed_json("{\"error\":\"Worker not found\"}");
+	keep_body(&srv->worker_404_body, "{\"error\":\"Worker not found\"}");
+	snprintf(srv->bind, sizeof(srv->bind), "%s", o->bind);
+	if (gethostname(srv->hostname, sizeof(srv->hostname) - 1) != 0)
+		srv->hostname[0] = '\0';
+	srv->bind_any = is_any_address(&ss, v6);
+	srv->bind_loopback = is_loopback(&ss, v6);
+	srv->allowed_origins = strdup(o->allowed_origins ? o->allowed_origins : "");
+	srv->allowed_hosts = strdup(o->allowed_hosts ? o->allowed_hosts : "");
+	if (!srv->allowed_origins || !srv->allowed_hosts)
+		abort();
 	unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_AUTO | MHD_USE_ERROR_LOG |
 			 (v6 ? MHD_USE_IPv6 : 0);
 	srv->daemon = MHD_start_daemon(
-		flags, port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
+		flags, o->port, NULL, NULL, on_request, srv, MHD_OPTION_EXTERNAL_LOGGER, mhd_log, NULL,
 		MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss, MHD_OPTION_THREAD_POOL_SIZE,
-		threads ? threads : default_threads(), MHD_OPTION_CONNECTION_TIMEOUT,
-		(unsigned)CONNECTION_TIMEOUT_S, MHD_OPTION_END);
+		o->threads ? o->threads : default_threads(), MHD_OPTION_CONNECTION_TIMEOUT,
+		o->timeout_s, MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+		MHD_OPTION_PER_IP_CONNECTION_LIMIT, o->per_ip, MHD_OPTION_END);
 	if (!srv->daemon) {
 		cat_server_stop(srv);
 		return rb_err_set(err, RB_EIO,
 				  "cannot listen on %s port %u (is another process using it? see the "
 				  "log line above)",
-				  bind, (unsigned)port);
+				  o->bind, (unsigned)o->port);
 	}
 	const union MHD_DaemonInfo *info = MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
-	srv->port = info ? info->port : port;
+	srv->port = info ? info->port : o->port;
 	*out = srv;
 	return 0;
 }
@@ -261,6 +493,10 @@ void cat_server_stop(struct cat_server *srv)
 	cat_store_free(srv->store);
 	MHD_destroy_response(srv->health);
 	MHD_destroy_response(srv->worker_404);
+	free(srv->health_body.data);
+	free(srv->worker_404_body.data);
+	free(srv->allowed_origins);
+	free(srv->allowed_hosts);
 	pthread_rwlock_destroy(&srv->lock);
 	free(srv);
 }

@@ -14,38 +14,54 @@
 #define JSON_TYPE "application/json"
 #define TEXT_TYPE "text/plain; charset=utf-8"
 
-/* A response owning a copy of `len` bytes, with its Content-Type. */
-static struct MHD_Response *bytes_response(const char *data, size_t len, const char *type)
+/* A response owning a copy of `len` bytes, with its Content-Type; `body` (if not NULL) keeps
+ * another copy of the bytes. */
+static struct MHD_Response *bytes_response(const char *data, size_t len, const char *type,
+					   struct cat_body *body)
 {
 	struct MHD_Response *r =
 		MHD_create_response_from_buffer(len, (void *)data, MHD_RESPMEM_MUST_COPY);
 	if (!r)
 		abort(); /* only fails without memory */
 	MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, type);
+	if (body) {
+		body->data = malloc(len + 1);
+		if (!body->data)
+			abort();
+		memcpy(body->data, data, len);
+		body->data[len] = '\0';
+		body->len = len;
+		body->type = type;
+	}
 	return r;
 }
 
-static struct MHD_Response *json_response(struct json_object *obj)
+/* JSON whose strings are UTF-8 whatever bytes the catalog files held. */
+static struct MHD_Response *json_response(struct json_object *obj, struct cat_body *body)
 {
 	const char *s = rb_json_compact(obj);
-	return bytes_response(s, strlen(s), JSON_TYPE);
+	struct rb_buf clean = RB_BUF_INIT;
+	rb_utf8_sanitize(s, strlen(s), &clean);
+	struct MHD_Response *r = bytes_response(clean.data, clean.len, JSON_TYPE, body);
+	rb_buf_release(&clean);
+	return r;
 }
 
 /* The PKGBUILD answer of one item: its text, or a redirect to where it lives. */
 static int pkgbuild_response(const struct rb_catalog_item *it, struct MHD_Response **out,
-			     struct rb_err *err)
+			     struct cat_body *body, struct rb_err *err)
 {
 	if (!it->pkgbuild_path) {
-		struct MHD_Response *r = bytes_response("", 0, TEXT_TYPE);
-		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION,
-					rb_json_str(it->entry, "pkgbuild_url"));
+		struct MHD_Response *r = bytes_response("", 0, TEXT_TYPE, body);
+		body->location = rb_json_str(it->entry, "pkgbuild_url");
+		MHD_add_response_header(r, MHD_HTTP_HEADER_LOCATION, body->location);
 		*out = r;
 		return 0;
 	}
 	struct rb_buf text = RB_BUF_INIT;
 	int rc = rb_fs_read_file(it->pkgbuild_path, RB_CATALOG_PKGBUILD_MAX, &text, err);
 	if (!rc)
-		*out = bytes_response(text.data, text.len, TEXT_TYPE);
+		*out = bytes_response(text.data, text.len, TEXT_TYPE, body);
 	rb_buf_release(&text);
 	return rc;
 }
@@ -70,23 +86,27 @@ static void drop_item(struct cat_store *s, size_t i)
 
 static void prepare(struct cat_store *s)
 {
-	s->entries = calloc(s->dir.n ? s->dir.n : 1, sizeof(*s->entries));
-	s->pkgbuilds = calloc(s->dir.n ? s->dir.n : 1, sizeof(*s->pkgbuilds));
-	if (!s->entries || !s->pkgbuilds)
+	size_t n = s->dir.n ? s->dir.n : 1;
+	s->entries = calloc(n, sizeof(*s->entries));
+	s->pkgbuilds = calloc(n, sizeof(*s->pkgbuilds));
+	s->entry_bodies = calloc(n, sizeof(*s->entry_bodies));
+	s->pkgbuild_bodies = calloc(n, sizeof(*s->pkgbuild_bodies));
+	if (!s->entries || !s->pkgbuilds || !s->entry_bodies || !s->pkgbuild_bodies)
 		abort();
 	for (size_t i = 0; i < s->dir.n;) {
 		struct rb_err err = RB_ERR_INIT;
-		if (pkgbuild_response(&s->dir.items[i], &s->pkgbuilds[i], &err)) {
+		if (pkgbuild_response(&s->dir.items[i], &s->pkgbuilds[i], &s->pkgbuild_bodies[i],
+				      &err)) {
 			rb_warn("skipping worker '%s': %s", s->dir.items[i].id, err.msg);
 			drop_item(s, i);
 			continue;
 		}
-		s->entries[i] = json_response(s->dir.items[i].entry);
+		s->entries[i] = json_response(s->dir.items[i].entry, &s->entry_bodies[i]);
 		i++;
 	}
 	struct json_object *all = rb_catalog_dir_json(&s->dir);
-	s->workers = json_response(all);
-	s->workers_bytes = strlen(rb_json_compact(all));
+	s->workers = json_response(all, &s->workers_body);
+	s->workers_bytes = s->workers_body.len;
 	json_object_put(all);
 }
 
@@ -116,11 +136,18 @@ void cat_store_free(struct cat_store *s)
 			MHD_destroy_response(s->entries[i]);
 		if (s->pkgbuilds && s->pkgbuilds[i])
 			MHD_destroy_response(s->pkgbuilds[i]);
+		if (s->entry_bodies)
+			free(s->entry_bodies[i].data);
+		if (s->pkgbuild_bodies)
+			free(s->pkgbuild_bodies[i].data);
 	}
 	if (s->workers)
 		MHD_destroy_response(s->workers);
+	free(s->workers_body.data);
 	free(s->entries);
 	free(s->pkgbuilds);
+	free(s->entry_bodies);
+	free(s->pkgbuild_bodies);
 	rb_catalog_dir_release(&s->dir);
 	free(s);
 }

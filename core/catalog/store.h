@@ -17,8 +17,20 @@
 #include "rb_catalog_dir.h"
 #include "rb_err.h"
 
+/* The bytes of a prepared answer, for the few requests that need their own copy of it (a
+ * browser origin gets CORS headers, which a shared response cannot carry per request). */
+struct cat_body {
+	char *data;
+	size_t len;
+	const char *type;   /* Content-Type */
+	const char *location; /* a redirect's Location (points into the entry), or NULL */
+};
+
 struct cat_store {
 	struct rb_catalog_dir dir;
+	struct cat_body workers_body;    /* the bytes of each response below */
+	struct cat_body *entry_bodies;
+	struct cat_body *pkgbuild_bodies;
 	struct MHD_Response *workers;    /* GET /workers: {"workers":[...]} */
 	struct MHD_Response **entries;   /* GET /workers/{id}, indexed like dir.items */
 	struct MHD_Response **pkgbuilds; /* GET /workers/{id}/PKGBUILD: the text, or a 302 to

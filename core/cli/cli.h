@@ -8,6 +8,7 @@
 #define RB_CLI_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -82,6 +83,33 @@ int cli_subcmd_dispatch(struct cli *cli, const char *group, const struct cli_sub
 bool cli_is_help(const char *arg);
 /* A string field of a JSON object, or `def` when absent. */
 const char *cli_str_or(struct json_object *obj, const char *key, const char *def);
+
+/* Text from the hive made safe for a terminal (table.c): control characters (C0 except, with
+ * keep_lines, newline and tab; DEL; C1), invalid UTF-8 and bidi controls become '?' (a newline,
+ * tab or CR a space). Every string from the hive goes through one of these before it is shown. */
+void cli_clean_add(struct rb_buf *out, const char *text, size_t len, bool keep_lines);
+char *cli_clean(const char *text, bool keep_lines); /* malloc'd */
+void cli_put_clean(FILE *out, const char *text, size_t len, bool keep_lines);
+/* Print JSON pretty (--json): json-c escapes C0 controls; this escapes DEL, C1 and bidi
+ * controls and invalid UTF-8 as well, so the output is as safe for a terminal as the tables. */
+void cli_print_json(FILE *out, struct json_object *o);
+/* Clean every string value of a JSON tree in place (before rendering it for humans). */
+void cli_json_clean(struct json_object *o);
+
+/* Type-checked reads of the hive's JSON (table.c). Absent or null: NULL / def. Present with
+ * another type (or `o` not an object): read as absent, and the first such problem is noted;
+ * cli_answer_verdict then turns a successful exit status into CLI_FAILED, saying what was wrong.
+ * No read aborts, whatever the hive sent. */
+const char *cli_jstr(struct json_object *o, const char *key);
+int64_t cli_jint(struct json_object *o, const char *key, int64_t def);
+bool cli_jbool(struct json_object *o, const char *key, bool def);
+struct json_object *cli_jarr(struct json_object *o, const char *key);
+struct json_object *cli_jobj(struct json_object *o, const char *key);
+size_t cli_jlen(struct json_object *arr);                 /* 0 unless an array */
+struct json_object *cli_jat(struct json_object *arr, size_t i); /* an object element, else NULL */
+const char *cli_jstr_at(struct json_object *arr, size_t i);     /* a string element, else NULL */
+const char *cli_bad_answer(void);
+int cli_answer_verdict(int rc);
 
 /* Print usage for a level on `out`. */
 void cli_usage_main(FILE *out);

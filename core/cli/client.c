@@ -44,9 +44,8 @@ static size_t collect(char *p, size_t size, size_t nmemb, void *arg)
 {
 	struct rb_buf *b = arg;
 	size_t n = size * nmemb;
-	if (b->len + n > MAX_BODY)
+	if (b->len + n > MAX_BODY || rb_buf_try_add(b, p, n))
 		return 0;
-	rb_buf_add(b, p, n);
 	return n;
 }
 
@@ -128,15 +127,17 @@ static int http_failure(struct cli *cli, const char *method, const char *path,
 			const struct http_result *res)
 {
 	struct json_object *o = rb_json_parse(res->body.data, res->body.len, NULL);
-	const char *msg = rb_json_str(o, "error");
+	const char *msg = rb_json_str(o, "error"); /* any other type: no message */
 	if (res->status == 401 && cli->token) /* the hive cannot tell "wrong" from "missing" */
 		fprintf(stderr,
 			"rbee: the hive at '%s' refused the bearer token in RBEE_API_TOKEN; set it to "
 			"the token the hive was started with (its --token-file or RBEE_API_TOKEN)\n",
 			cli->hive_url);
-	else if (msg)
-		fprintf(stderr, "rbee: %s\n", msg);
-	else
+	else if (msg) {
+		fputs("rbee: ", stderr);
+		cli_put_clean(stderr, msg, strlen(msg), true);
+		fputc('\n', stderr);
+	} else
 		fprintf(stderr, "rbee: the hive answered %s %s with HTTP %ld and no error message\n",
 			method, path, res->status);
 	json_object_put(o);
@@ -157,6 +158,8 @@ int cli_get_json(struct cli *cli, const char *path, struct json_object **out)
 	} else {
 		struct rb_err err = RB_ERR_INIT;
 		*out = rb_json_parse(res.body.data, res.body.len, &err);
+		if (*out && !cli->json)
+			cli_json_clean(*out); /* shown to humans: nothing a terminal would act on */
 		if (!*out) {
 			fprintf(stderr, "rbee: the hive at '%s' answered GET %s with something that is not JSON: %s\n",
 				cli->hive_url, path, err.msg);
@@ -295,12 +298,17 @@ static void bar_redraw(struct progress *p)
 
 static void show_progress(struct progress *p, struct json_object *o)
 {
-	const char *stage = rb_json_str(o, "stage");
-	uint64_t done = (uint64_t)rb_json_int(o, "bytes_done", 0);
-	uint64_t total = (uint64_t)rb_json_int(o, "bytes_total", 0);
-	uint64_t rate = (uint64_t)rb_json_int(o, "rate_bps", 0);
-	if (!stage)
-		stage = "working";
+	char stage[64];
+	const char *st = cli_jstr(o, "stage");
+	char *clean = cli_clean(st ? st : "working", false);
+	snprintf(stage, sizeof(stage), "%s", clean);
+	cut_utf8(stage, sizeof(stage) - 1);
+	free(clean);
+	/* Negative or fractional figures from a confused hive read as 0. */
+	int64_t d = cli_jint(o, "bytes_done", 0), t = cli_jint(o, "bytes_total", 0);
+	int64_t rt = cli_jint(o, "rate_bps", 0);
+	uint64_t done = d > 0 ? (uint64_t)d : 0, total = t > 0 ? (uint64_t)t : 0;
+	uint64_t rate = rt > 0 ? (uint64_t)rt : 0;
 	bool finished = total && done >= total;
 	if (p->tty) {
 		/* One column short of the terminal: a line that fills it exactly would wrap on some
@@ -350,12 +358,14 @@ struct run {
 static void narrate(struct run *r, const char *line)
 {
 	if (r->hold && !r->cli->json) {
-		rb_buf_addf(&r->held, "%s\n", line);
+		cli_clean_add(&r->held, line, strlen(line), true);
+		rb_buf_addch(&r->held, '\n');
 		return;
 	}
 	FILE *out = r->cli->json ? stderr : stdout;
 	bar_clear(&r->progress);
-	fprintf(out, "%s\n", line);
+	cli_put_clean(out, line, strlen(line), true);
+	fputc('\n', out);
 	fflush(out);
 	bar_redraw(&r->progress);
 }
@@ -374,6 +384,8 @@ static int on_event(void *arg, const struct rb_sse_event *ev)
 	r->progressed = true;
 	if (r->terminal != T_NONE)
 		return 0;
+	enum rb_sse_terminal kind;
+	const char *m = "";
 	if (!strcmp(ev->type, "progress")) {
 		struct json_object *o = rb_json_parse(ev->data, ev->data_len, NULL);
 		if (o)
@@ -388,15 +400,12 @@ static int on_event(void *arg, const struct rb_sse_event *ev)
 		}
 		json_object_put(r->data);
 		r->data = o;
-	} else if (!strcmp(ev->data, "[DONE]")) {
+	} else if ((kind = rb_sse_terminal_of(ev, &m)) == RB_SSE_DONE) {
 		r->terminal = T_DONE;
-	} else if (!strcmp(ev->data, "[CANCELLED]")) {
+	} else if (kind == RB_SSE_CANCELLED) {
 		r->terminal = T_CANCELLED;
-	} else if (!strncmp(ev->data, "[ERROR]", 7)) {
+	} else if (kind == RB_SSE_ERROR) {
 		r->terminal = T_ERROR;
-		const char *m = ev->data + 7;
-		while (*m == ' ')
-			m++;
 		free(r->error);
 		r->error = strdup(*m ? m : "the job failed without a message");
 	} else {
@@ -410,8 +419,8 @@ static size_t on_stream_bytes(char *p, size_t size, size_t nmemb, void *arg)
 	struct run *r = arg;
 	size_t n = size * nmemb;
 	if (r->status != 200) {
-		if (r->err_body.len + n <= MAX_BODY)
-			rb_buf_add(&r->err_body, p, n);
+		if (r->err_body.len + n <= MAX_BODY && rb_buf_try_add(&r->err_body, p, n))
+			return 0;
 		return n;
 	}
 	rb_sse_parser_feed(&r->parser, p, n);
@@ -551,9 +560,7 @@ static int follow(struct run *r)
 
 static void print_json(FILE *out, struct json_object *o)
 {
-	fprintf(out, "%s\n",
-		json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-							  JSON_C_TO_STRING_NOSLASHESCAPE));
+	cli_print_json(out, o);
 }
 
 /* Submit; on success fill r->job_id. Returns 0 or an exit status. */
@@ -593,21 +600,29 @@ static int conclude(struct run *r, cli_render_fn render)
 		fwrite(r->held.data, 1, r->held.len, stdout);
 	fflush(stdout);
 	if (r->data) {
-		if (r->cli->json)
-			print_json(stdout, r->data);
-		else if (render)
+		if (r->cli->json) {
+			print_json(stdout, r->data); /* control characters escaped */
+		} else if (render) {
+			cli_json_clean(r->data);
 			render(r->cli, r->data);
-		else
+			fflush(stdout);
+		} else {
 			print_json(stdout, r->data);
+		}
 	}
 	switch (r->terminal) {
 	case T_DONE:
-		return CLI_OK;
+		return cli_answer_verdict(CLI_OK);
 	case T_CANCELLED:
 		fprintf(stderr, "rbee: job '%s' was cancelled\n", r->job_id);
 		return CLI_FAILED;
 	default:
-		fprintf(stderr, "rbee: %s\n", r->error ? r->error : "the job failed");
+		fputs("rbee: ", stderr);
+		if (r->error)
+			cli_put_clean(stderr, r->error, strlen(r->error), true);
+		else
+			fputs("the job failed", stderr);
+		fputc('\n', stderr);
 		return CLI_FAILED;
 	}
 }
@@ -653,10 +668,11 @@ int cli_run_job_summary(struct cli *cli, struct json_object *op, cli_render_fn r
 
 /* ---- rbee hive check ---- */
 
-/* client.c is also linked alone into the jobs tests' client, so it keeps its own helper. */
+/* client.c is also linked alone (with table.c) into the jobs tests' client, so it keeps its
+ * own helper. */
 static const char *str_or(struct json_object *o, const char *key, const char *def)
 {
-	const char *v = rb_json_str(o, key);
+	const char *v = cli_jstr(o, key);
 	return v ? v : def;
 }
 
@@ -667,12 +683,12 @@ static size_t render_check_backends(struct json_object *list, size_t n)
 	struct cli_table *t = cli_table_new(hdr);
 	size_t navailable = 0;
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *b = json_object_array_get_idx(list, i);
+		struct json_object *b = cli_jat(list, i);
 		char ndev[16];
-		snprintf(ndev, sizeof(ndev), "%lld", (long long)rb_json_int(b, "devices", 0));
+		snprintf(ndev, sizeof(ndev), "%lld", (long long)cli_jint(b, "devices", 0));
 		navailable += !strcmp(str_or(b, "state", ""), "available");
-		const char *row[] = { rb_json_str(b, "name"), rb_json_str(b, "version"),
-				      rb_json_str(b, "state"), ndev, rb_json_str(b, "reason"), NULL };
+		const char *row[] = { cli_jstr(b, "name"), cli_jstr(b, "version"),
+				      cli_jstr(b, "state"), ndev, cli_jstr(b, "reason"), NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
@@ -687,31 +703,29 @@ static size_t render_check_backends(struct json_object *list, size_t n)
 static void render_check(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
-	struct json_object *list = NULL, *cache = NULL, *catalog = NULL;
-	json_object_object_get_ex(res, "backends", &list);
-	json_object_object_get_ex(res, "cache", &cache);
-	json_object_object_get_ex(res, "catalog", &catalog);
-	size_t n = json_object_is_type(list, json_type_array) ? json_object_array_length(list) : 0;
+	struct json_object *list = cli_jarr(res, "backends"), *cache = cli_jobj(res, "cache");
+	struct json_object *catalog = cli_jobj(res, "catalog");
+	size_t n = cli_jlen(list);
 	printf("hive '%s' (rbee-hive %s)\n\n", str_or(res, "hive_id", "?"),
 	       str_or(res, "version", "?"));
 	size_t navailable = render_check_backends(list, n);
 	char freeb[32] = "";
-	if (rb_json_int(cache, "free_bytes", -1) >= 0)
-		rb_human_bytes((unsigned long long)rb_json_int(cache, "free_bytes", 0), freeb, sizeof(freeb));
-	if (rb_json_bool(cache, "writable", false))
+	if (cli_jint(cache, "free_bytes", -1) >= 0)
+		rb_human_bytes((unsigned long long)cli_jint(cache, "free_bytes", 0), freeb, sizeof(freeb));
+	if (cli_jbool(cache, "writable", false))
 		printf("\ncache directory '%s': writable%s%s\n", str_or(cache, "path", "?"),
 		       freeb[0] ? ", free " : "", freeb);
 	else
 		printf("\n%s\n", str_or(cache, "error", "the cache directory is NOT writable"));
-	if (rb_json_bool(catalog, "reachable", false))
+	if (cli_jbool(catalog, "reachable", false))
 		printf("catalog %s: reachable, %lld workers\n", str_or(catalog, "source", "?"),
-		       (long long)rb_json_int(catalog, "workers", 0));
+		       (long long)cli_jint(catalog, "workers", 0));
 	else
 		printf("catalog %s: NOT reachable: %s (installed workers still run; fix the hive's "
 		       "--catalog / RBEE_CATALOG_URL to install new ones)\n",
 		       str_or(catalog, "source", "?"), str_or(catalog, "error", "no reason given"));
 	printf("\nverdict   %s (%zu of %zu backends available)\n",
-	       rb_json_bool(res, "ok", false) ? "ok" : "FAILED", navailable, n);
+	       cli_jbool(res, "ok", false) ? "ok" : "FAILED", navailable, n);
 }
 
 int cli_hive_check(struct cli *cli, const char *arg)

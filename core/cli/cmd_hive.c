@@ -22,8 +22,7 @@ static void usage(FILE *out)
 
 static void print_json(struct json_object *o)
 {
-	puts(json_object_to_json_string_ext(o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
-						       JSON_C_TO_STRING_NOSLASHESCAPE));
+	cli_print_json(stdout, o);
 }
 
 static int hive_status(struct cli *cli, const char *arg)
@@ -36,15 +35,14 @@ static int hive_status(struct cli *cli, const char *arg)
 	if (cli->json) {
 		print_json(info);
 	} else {
-		struct json_object *paths = NULL;
-		json_object_object_get_ex(info, "paths", &paths);
-		long long up = (long long)rb_json_int(info, "uptime_s", 0);
+		struct json_object *paths = cli_jobj(info, "paths");
+		long long up = (long long)cli_jint(info, "uptime_s", 0);
 		printf("hive      %s (rbee-hive %s) on %s\n", cli_str_or(info, "hive_id", "?"),
 		       cli_str_or(info, "version", "?"), cli_str_or(info, "hostname", "?"));
 		printf("url       %s\n", cli->hive_url);
 		printf("uptime    %lldd %02lldh %02lldm %02llds\n", up / 86400, up / 3600 % 24,
 		       up / 60 % 60, up % 60);
-		printf("auth      %s\n", rb_json_bool(info, "auth_required", false) ? "token required" : "none");
+		printf("auth      %s\n", cli_jbool(info, "auth_required", false) ? "token required" : "none");
 		printf("catalog   %s\n", cli_str_or(info, "catalog", "?"));
 		printf("cache     %s\n", cli_str_or(paths, "home", "?"));
 		printf("plugins   %s\n", cli_str_or(paths, "plugins", "?"));
@@ -65,7 +63,7 @@ static int hive_devices(struct cli *cli, const char *arg)
 		json_object_put(caps);
 		return CLI_OK;
 	}
-	if (!json_object_object_get_ex(caps, "devices", &devs) || !json_object_is_type(devs, json_type_array)) {
+	if (!(devs = cli_jarr(caps, "devices"))) {
 		fputs("rbee: the hive answered /v1/capabilities without a device list\n", stderr);
 		json_object_put(caps);
 		return CLI_FAILED;
@@ -73,21 +71,21 @@ static int hive_devices(struct cli *cli, const char *arg)
 	static const char *const hdr[] = { "ID", "BACKEND", "NAME", "MEMORY", "FREE", "CC", "NUMA",
 					   "CPUS", "PCI", NULL };
 	struct cli_table *t = cli_table_new(hdr);
-	for (size_t i = 0; i < json_object_array_length(devs); i++) {
-		struct json_object *d = json_object_array_get_idx(devs, i);
+	for (size_t i = 0; i < cli_jlen(devs); i++) {
+		struct json_object *d = cli_jat(devs, i);
 		char total[32], freeb[32], numa[16] = "";
-		rb_human_bytes((unsigned long long)rb_json_int(d, "memory_total_bytes", 0), total, sizeof(total));
-		rb_human_bytes((unsigned long long)rb_json_int(d, "memory_free_bytes", 0), freeb, sizeof(freeb));
-		if (rb_json_int(d, "numa_node", -1) >= 0)
-			snprintf(numa, sizeof(numa), "%lld", (long long)rb_json_int(d, "numa_node", -1));
-		const char *row[] = { rb_json_str(d, "id"), rb_json_str(d, "backend"), rb_json_str(d, "name"),
-				      total, freeb, rb_json_str(d, "compute_capability"), numa,
-				      rb_json_str(d, "cpuset"), rb_json_str(d, "pci_bus_id"), NULL };
+		rb_human_bytes((unsigned long long)cli_jint(d, "memory_total_bytes", 0), total, sizeof(total));
+		rb_human_bytes((unsigned long long)cli_jint(d, "memory_free_bytes", 0), freeb, sizeof(freeb));
+		if (cli_jint(d, "numa_node", -1) >= 0)
+			snprintf(numa, sizeof(numa), "%lld", (long long)cli_jint(d, "numa_node", -1));
+		const char *row[] = { cli_jstr(d, "id"), cli_jstr(d, "backend"), cli_jstr(d, "name"),
+				      total, freeb, cli_jstr(d, "compute_capability"), numa,
+				      cli_jstr(d, "cpuset"), cli_jstr(d, "pci_bus_id"), NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
 	cli_table_free(t);
-	if (json_object_array_length(devs) == 0)
+	if (cli_jlen(devs) == 0)
 		puts("(no devices: see 'rbee hive backends' for why)");
 	json_object_put(caps);
 	return CLI_OK;
@@ -105,21 +103,20 @@ static int hive_backends(struct cli *cli, const char *arg)
 		json_object_put(o);
 		return CLI_OK;
 	}
-	if (!json_object_object_get_ex(o, "backends", &list) || !json_object_is_type(list, json_type_array)) {
+	if (!(list = cli_jarr(o, "backends"))) {
 		fputs("rbee: the hive answered /v1/backends without a backend list\n", stderr);
 		json_object_put(o);
 		return CLI_FAILED;
 	}
 	static const char *const hdr[] = { "BACKEND", "VERSION", "STATE", "SCORE", "DEVICES", "REASON", NULL };
 	struct cli_table *t = cli_table_new(hdr);
-	for (size_t i = 0; i < json_object_array_length(list); i++) {
-		struct json_object *b = json_object_array_get_idx(list, i), *devs = NULL;
+	for (size_t i = 0; i < cli_jlen(list); i++) {
+		struct json_object *b = cli_jat(list, i), *devs = cli_jarr(b, "devices");
 		char score[16], ndev[16];
-		json_object_object_get_ex(b, "devices", &devs);
-		snprintf(score, sizeof(score), "%lld", (long long)rb_json_int(b, "score", 0));
-		snprintf(ndev, sizeof(ndev), "%zu", devs ? json_object_array_length(devs) : (size_t)0);
-		const char *row[] = { rb_json_str(b, "name"), rb_json_str(b, "version"),
-				      rb_json_str(b, "state"), score, ndev, rb_json_str(b, "reason"), NULL };
+		snprintf(score, sizeof(score), "%lld", (long long)cli_jint(b, "score", 0));
+		snprintf(ndev, sizeof(ndev), "%zu", cli_jlen(devs));
+		const char *row[] = { cli_jstr(b, "name"), cli_jstr(b, "version"),
+				      cli_jstr(b, "state"), score, ndev, cli_jstr(b, "reason"), NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);

@@ -36,7 +36,7 @@ static void usage(FILE *out)
 /* "6.74B", "125.0M", or NULL when unknown. */
 static const char *params_str(struct json_object *m, char *buf, size_t len)
 {
-	int64_t n = rb_json_int(m, "parameter_count", 0);
+	int64_t n = cli_jint(m, "parameter_count", 0);
 	if (n <= 0)
 		return NULL;
 	if (n >= 1000000000)
@@ -50,7 +50,7 @@ static const char *params_str(struct json_object *m, char *buf, size_t len)
 
 static const char *int_str(struct json_object *m, const char *key, char *buf, size_t len)
 {
-	int64_t n = rb_json_int(m, key, 0);
+	int64_t n = cli_jint(m, key, 0);
 	if (n <= 0)
 		return NULL;
 	snprintf(buf, len, "%" PRId64, n);
@@ -62,21 +62,19 @@ static const char *int_str(struct json_object *m, const char *key, char *buf, si
 static void render_list(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
-	struct json_object *list = NULL;
-	json_object_object_get_ex(res, "models", &list);
+	struct json_object *list = cli_jarr(res, "models");
 	static const char *const hdr[] = { "ID", "STATUS", "QUANT", "ARCH", "PARAMS", "CONTEXT",
 					   "SIZE", "ADDED", NULL };
 	struct cli_table *t = cli_table_new(hdr);
-	size_t n = list && json_object_is_type(list, json_type_array) ?
-		   json_object_array_length(list) : 0;
+	size_t n = cli_jlen(list);
 	for (size_t i = 0; i < n; i++) {
-		struct json_object *m = json_object_array_get_idx(list, i);
+		struct json_object *m = cli_jat(list, i);
 		char size[32], params[32], ctx[32], added[16] = "";
-		rb_human_bytes((unsigned long long)rb_json_int(m, "size", 0), size, sizeof(size));
+		rb_human_bytes((unsigned long long)cli_jint(m, "size", 0), size, sizeof(size));
 		/* The day is enough in a list ('get' has the time): "2026-11-27T05:19:08Z". */
 		snprintf(added, sizeof(added), "%.10s", cli_str_or(m, "added_at", ""));
-		const char *row[] = { rb_json_str(m, "id"), rb_json_str(m, "status"),
-				      rb_json_str(m, "quantization"), rb_json_str(m, "architecture"),
+		const char *row[] = { cli_jstr(m, "id"), cli_jstr(m, "status"),
+				      cli_jstr(m, "quantization"), cli_jstr(m, "architecture"),
 				      params_str(m, params, sizeof(params)),
 				      int_str(m, "context_length", ctx, sizeof(ctx)), size,
 				      added, NULL };
@@ -97,31 +95,31 @@ static void render_record(struct cli *cli, struct json_object *m)
 {
 	(void)cli;
 	char size[32], params[32], ctx[32], tensors[32], ver[32];
-	unsigned long long bytes = (unsigned long long)rb_json_int(m, "size", 0);
+	unsigned long long bytes = (unsigned long long)cli_jint(m, "size", 0);
 	rb_human_bytes(bytes, size, sizeof(size));
 	snprintf(size + strlen(size), sizeof(size) - strlen(size), " (%llu bytes)", bytes);
 	bool gguf = !strcmp(cli_str_or(m, "format", ""), "gguf");
-	field("id", rb_json_str(m, "id"));
-	field("name", rb_json_str(m, "name"));
+	field("id", cli_jstr(m, "id"));
+	field("name", cli_jstr(m, "name"));
 	field("status", cli_str_or(m, "status", "ready"));
-	field("file", rb_json_str(m, "file"));
-	field("path", rb_json_str(m, "path"));
+	field("file", cli_jstr(m, "file"));
+	field("path", cli_jstr(m, "path"));
 	field("size", size);
-	field("sha256", rb_json_str(m, "sha256"));
-	field("verified", rb_json_bool(m, "sha256_verified", false) ?
+	field("sha256", cli_jstr(m, "sha256"));
+	field("verified", cli_jbool(m, "sha256_verified", false) ?
 				  "yes: the sha256 matches the hub's" :
 				  "no: the hub announced no sha256 for this file");
 	field("format", gguf ? "GGUF" : "not GGUF (no facts read)");
 	if (gguf) {
-		field("architecture", rb_json_str(m, "architecture"));
+		field("architecture", cli_jstr(m, "architecture"));
 		field("parameters", params_str(m, params, sizeof(params)));
-		field("quantization", rb_json_str(m, "quantization"));
+		field("quantization", cli_jstr(m, "quantization"));
 		field("context length", int_str(m, "context_length", ctx, sizeof(ctx)));
 		field("tensors", int_str(m, "tensor_count", tensors, sizeof(tensors)));
 		field("gguf version", int_str(m, "gguf_version", ver, sizeof(ver)));
 	}
-	field("source", rb_json_str(m, "source_url"));
-	field("added at", rb_json_str(m, "added_at"));
+	field("source", cli_jstr(m, "source_url"));
+	field("added at", cli_jstr(m, "added_at"));
 }
 
 /* The hive's narration already said "deleted model 'x' (N freed)"; --json still prints the

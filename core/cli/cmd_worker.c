@@ -15,6 +15,7 @@
 
 #include "cli.h"
 #include "rb_buf.h"
+#include "rb_fs.h"
 #include "rb_http.h"
 #include "rb_json.h"
 #include "rb_sse.h"
@@ -42,14 +43,14 @@ static void usage(FILE *out)
 /* "linux/macos" from a JSON array of strings. */
 static const char *joined(struct json_object *o, const char *key, char *buf, size_t len)
 {
-	struct json_object *arr;
+	struct json_object *arr = cli_jarr(o, key);
 	buf[0] = '\0';
-	if (!json_object_object_get_ex(o, key, &arr) || !json_object_is_type(arr, json_type_array))
+	if (!arr)
 		return NULL;
 	size_t used = 0;
-	for (size_t i = 0; i < json_object_array_length(arr) && used < len; i++) {
-		int n = snprintf(buf + used, len - used, "%s%s", i ? "/" : "",
-				 json_object_get_string(json_object_array_get_idx(arr, i)));
+	for (size_t i = 0; i < cli_jlen(arr) && used < len; i++) {
+		const char *v = cli_jstr_at(arr, i);
+		int n = snprintf(buf + used, len - used, "%s%s", i ? "/" : "", v ? v : "?");
 		if (n < 0)
 			break;
 		used += (size_t)n;
@@ -59,12 +60,9 @@ static const char *joined(struct json_object *o, const char *key, char *buf, siz
 
 static struct json_object *list_of(struct json_object *res, const char *key)
 {
-	struct json_object *arr = NULL;
 	if (json_object_is_type(res, json_type_array))
 		return res;
-	if (!json_object_object_get_ex(res, key, &arr) || !json_object_is_type(arr, json_type_array))
-		return NULL;
-	return arr;
+	return cli_jarr(res, key);
 }
 
 /* ---- renderers ---- */
@@ -76,18 +74,18 @@ static void render_catalog(struct cli *cli, struct json_object *res)
 	static const char *const hdr[] = { "ID", "TYPE", "VERSION", "PLATFORMS", "ARCH", "DESCRIPTION",
 					   NULL };
 	struct cli_table *t = cli_table_new(hdr);
-	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
-		struct json_object *e = json_object_array_get_idx(list, i);
+	for (size_t i = 0; i < cli_jlen(list); i++) {
+		struct json_object *e = cli_jat(list, i);
 		char plats[128], archs[128];
-		const char *row[] = { rb_json_str(e, "id"), rb_json_str(e, "worker_type"),
-				      rb_json_str(e, "version"), joined(e, "platforms", plats, sizeof(plats)),
+		const char *row[] = { cli_jstr(e, "id"), cli_jstr(e, "worker_type"),
+				      cli_jstr(e, "version"), joined(e, "platforms", plats, sizeof(plats)),
 				      joined(e, "architectures", archs, sizeof(archs)),
-				      cli_str_or(e, "description", rb_json_str(e, "name")), NULL };
+				      cli_str_or(e, "description", cli_jstr(e, "name")), NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
 	cli_table_free(t);
-	if (!list || json_object_array_length(list) == 0)
+	if (cli_jlen(list) == 0)
 		puts("(the catalog has no workers)");
 }
 
@@ -97,20 +95,20 @@ static void render_installed_list(struct cli *cli, struct json_object *res)
 	struct json_object *list = list_of(res, "workers");
 	static const char *const hdr[] = { "ID", "TYPE", "VERSION", "SIZE", "INSTALLED", "BINARY", NULL };
 	struct cli_table *t = cli_table_new(hdr);
-	for (size_t i = 0; list && i < json_object_array_length(list); i++) {
-		struct json_object *w = json_object_array_get_idx(list, i);
+	for (size_t i = 0; i < cli_jlen(list); i++) {
+		struct json_object *w = cli_jat(list, i);
 		char size[32];
-		const char *err = rb_json_str(w, "error");
-		rb_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
-		const char *row[] = { rb_json_str(w, "id"), rb_json_str(w, "worker_type"),
-				      err ? "damaged" : rb_json_str(w, "version"), err ? NULL : size,
-				      rb_json_str(w, "installed_at"), err ? err : rb_json_str(w, "binary_path"),
+		const char *err = cli_jstr(w, "error");
+		rb_human_bytes((unsigned long long)cli_jint(w, "size", 0), size, sizeof(size));
+		const char *row[] = { cli_jstr(w, "id"), cli_jstr(w, "worker_type"),
+				      err ? "damaged" : cli_jstr(w, "version"), err ? NULL : size,
+				      cli_jstr(w, "installed_at"), err ? err : cli_jstr(w, "binary_path"),
 				      NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
 	cli_table_free(t);
-	if (!list || json_object_array_length(list) == 0)
+	if (cli_jlen(list) == 0)
 		puts("(no workers installed: see 'rbee worker available', then 'rbee worker install <id>')");
 }
 
@@ -119,10 +117,10 @@ static void render_checks(struct json_object *report)
 	struct json_object *checks = list_of(report, "checks");
 	static const char *const hdr[] = { "CHECK", "RESULT", "DETAIL", NULL };
 	struct cli_table *t = cli_table_new(hdr);
-	for (size_t i = 0; checks && i < json_object_array_length(checks); i++) {
-		struct json_object *c = json_object_array_get_idx(checks, i);
-		const char *row[] = { rb_json_str(c, "check"), rb_json_bool(c, "ok", false) ? "ok" : "FAILED",
-				      rb_json_str(c, "detail"), NULL };
+	for (size_t i = 0; i < cli_jlen(checks); i++) {
+		struct json_object *c = cli_jat(checks, i);
+		const char *row[] = { cli_jstr(c, "check"), cli_jbool(c, "ok", false) ? "ok" : "FAILED",
+				      cli_jstr(c, "detail"), NULL };
 		cli_table_add(t, row);
 	}
 	cli_table_print(t, stdout);
@@ -134,7 +132,7 @@ static void render_verify(struct cli *cli, struct json_object *res)
 	(void)cli;
 	render_checks(res);
 	printf("\nworker '%s': %s\n", cli_str_or(res, "worker_id", "?"),
-	       rb_json_bool(res, "ok", false) ? "can run on this node" : "NOT usable on this node");
+	       cli_jbool(res, "ok", false) ? "can run on this node" : "NOT usable on this node");
 }
 
 static void field(const char *label, const char *value)
@@ -147,20 +145,20 @@ static void field(const char *label, const char *value)
 static void show_installed(struct cli *cli, struct json_object *w, bool checks)
 {
 	char size[32];
-	rb_human_bytes((unsigned long long)rb_json_int(w, "size", 0), size, sizeof(size));
-	field("id", rb_json_str(w, "id"));
+	rb_human_bytes((unsigned long long)cli_jint(w, "size", 0), size, sizeof(size));
+	field("id", cli_jstr(w, "id"));
 	field("status", "installed");
-	field("type", rb_json_str(w, "worker_type"));
-	field("version", rb_json_str(w, "version"));
-	field("name", rb_json_str(w, "name"));
-	field("binary", rb_json_str(w, "binary_path"));
+	field("type", cli_jstr(w, "worker_type"));
+	field("version", cli_jstr(w, "version"));
+	field("name", cli_jstr(w, "name"));
+	field("binary", cli_jstr(w, "binary_path"));
 	field("size", size);
-	field("sha256", rb_json_str(w, "sha256"));
-	field("installed at", rb_json_str(w, "installed_at"));
-	field("from catalog", rb_json_str(w, "catalog_source"));
-	field("directory", rb_json_str(w, "install_dir"));
-	struct json_object *report;
-	if (!json_object_object_get_ex(w, "verify", &report) || !report)
+	field("sha256", cli_jstr(w, "sha256"));
+	field("installed at", cli_jstr(w, "installed_at"));
+	field("from catalog", cli_jstr(w, "catalog_source"));
+	field("directory", cli_jstr(w, "install_dir"));
+	struct json_object *report = cli_jobj(w, "verify");
+	if (!report)
 		return;
 	if (checks) {
 		puts("");
@@ -168,12 +166,12 @@ static void show_installed(struct cli *cli, struct json_object *w, bool checks)
 		return;
 	}
 	struct json_object *list = list_of(report, "checks");
-	size_t n = list ? json_object_array_length(list) : 0, passed = 0;
+	size_t n = cli_jlen(list), passed = 0;
 	for (size_t i = 0; i < n; i++)
-		passed += rb_json_bool(json_object_array_get_idx(list, i), "ok", false);
+		passed += cli_jbool(cli_jat(list, i), "ok", false);
 	char line[96];
 	snprintf(line, sizeof(line), "%zu of %zu checks passed: %s", passed, n,
-		 rb_json_bool(report, "ok", false) ? "can run on this node" : "NOT usable on this node");
+		 cli_jbool(report, "ok", false) ? "can run on this node" : "NOT usable on this node");
 	field("verified", line);
 }
 
@@ -191,17 +189,17 @@ static void render_entry(struct cli *cli, struct json_object *e)
 {
 	(void)cli;
 	char plats[128], archs[128];
-	field("id", rb_json_str(e, "id"));
+	field("id", cli_jstr(e, "id"));
 	field("status", "available in the catalog (not installed)");
-	field("type", rb_json_str(e, "worker_type"));
-	field("version", rb_json_str(e, "version"));
-	field("name", rb_json_str(e, "name"));
-	field("description", rb_json_str(e, "description"));
+	field("type", cli_jstr(e, "worker_type"));
+	field("version", cli_jstr(e, "version"));
+	field("name", cli_jstr(e, "name"));
+	field("description", cli_jstr(e, "description"));
 	field("platforms", joined(e, "platforms", plats, sizeof(plats)));
 	field("architectures", joined(e, "architectures", archs, sizeof(archs)));
-	field("build system", rb_json_str(e, "build_system"));
-	field("binary", rb_json_str(e, "binary_name"));
-	field("license", rb_json_str(e, "license"));
+	field("build system", cli_jstr(e, "build_system"));
+	field("binary", cli_jstr(e, "binary_name"));
+	field("license", cli_jstr(e, "license"));
 	printf("\ninstall it with: rbee worker install %s\n", cli_str_or(e, "id", "<id>"));
 }
 
@@ -219,14 +217,23 @@ static int quiet_event(void *arg, const struct rb_sse_event *ev)
 	if (!strcmp(ev->type, "data")) {
 		json_object_put(q->data);
 		q->data = rb_json_parse(ev->data, ev->data_len, NULL);
-	} else if (!strcmp(ev->data, "[DONE]")) {
+		return 0;
+	}
+	const char *message = NULL;
+	switch (rb_sse_terminal_of(ev, &message)) {
+	case RB_SSE_DONE:
 		q->terminal = 1;
-	} else if (!strncmp(ev->data, "[ERROR]", 7)) {
+		break;
+	case RB_SSE_ERROR:
 		q->terminal = 2;
 		free(q->error);
-		q->error = strdup(ev->data[7] == ' ' ? ev->data + 8 : ev->data + 7);
-	} else if (!strcmp(ev->data, "[CANCELLED]")) {
+		q->error = strdup(message ? message : "");
+		break;
+	case RB_SSE_CANCELLED:
 		q->terminal = 3;
+		break;
+	case RB_SSE_NOT_TERMINAL:
+		break;
 	}
 	return 0;
 }
@@ -256,10 +263,14 @@ static int run_quiet(struct cli *cli, struct json_object *op, struct quiet *q)
 		rc = CLI_UNREACHABLE;
 	} else if (resp.status != 200 && resp.status != 201 && resp.status != 202) {
 		sub = rb_json_parse(resp.body.data, resp.body.len, NULL);
-		fprintf(stderr, "rbee: %s\n", cli_str_or(sub, "error", "the hive refused the request"));
+		const char *msg = json_object_is_type(sub, json_type_object) ?
+				  cli_str_or(sub, "error", NULL) : NULL;
+		char *clean = cli_clean(msg ? msg : "the hive refused the request", true);
+		fprintf(stderr, "rbee: %s\n", clean);
+		free(clean);
 		rc = resp.status == 400 ? CLI_USAGE : CLI_FAILED;
 	} else if (!(sub = rb_json_parse(resp.body.data, resp.body.len, NULL)) ||
-		   !(job = rb_json_str(sub, "job_id"))) {
+		   !(job = cli_jstr(sub, "job_id")) || !rb_id_valid(job)) {
 		fputs("rbee: the hive answered the submit without a job id\n", stderr);
 		rc = CLI_FAILED;
 	}
@@ -316,15 +327,17 @@ static int cmd_get(struct cli *cli, const char *id)
 	int rc = run_quiet(cli, op_with_id("worker_installed_get", id), &q);
 	if (!rc && q.terminal == 1 && q.data) {
 		if (cli->json)
-			puts(json_object_to_json_string_ext(q.data, JSON_C_TO_STRING_PRETTY |
-								    JSON_C_TO_STRING_SPACED |
-								    JSON_C_TO_STRING_NOSLASHESCAPE));
-		else
+			cli_print_json(stdout, q.data);
+		else {
+			cli_json_clean(q.data);
 			render_installed(cli, q.data);
+		}
 	} else if (!rc && q.terminal == 2 && q.error && strstr(q.error, "is not installed")) {
 		rc = cli_run_job(cli, op_with_id("worker_catalog_get", id), render_entry);
 	} else if (!rc) {
-		fprintf(stderr, "rbee: %s\n", q.error ? q.error : "the job ended without a result");
+		char *clean = cli_clean(q.error ? q.error : "the job ended without a result", true);
+		fprintf(stderr, "rbee: %s\n", clean);
+		free(clean);
 		rc = CLI_FAILED;
 	}
 	json_object_put(q.data);

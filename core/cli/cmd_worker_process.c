@@ -86,11 +86,11 @@ static void render_spawn(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
 	printf("worker %s is %s\n", cli_str_or(res, "worker_id", "?"), cli_str_or(res, "status", "?"));
-	printf("  pid      %lld\n", (long long)rb_json_int(res, "pid", 0));
+	printf("  pid      %lld\n", (long long)cli_jint(res, "pid", 0));
 	printf("  url      %s\n", cli_str_or(res, "url", "-"));
 	printf("  model    %s\n", cli_str_or(res, "model", "-"));
 	printf("  device   %s %lld (%s)\n", cli_str_or(res, "backend", "?"),
-	       (long long)rb_json_int(res, "device", 0), cli_str_or(res, "device_id", "-"));
+	       (long long)cli_jint(res, "device", 0), cli_str_or(res, "device_id", "-"));
 	printf("  log      %s\n", cli_str_or(res, "log_path", "-"));
 }
 
@@ -151,29 +151,29 @@ static void process_usage(FILE *out)
 static void render_list(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
-	struct json_object *arr;
-	if (!json_object_object_get_ex(res, "workers", &arr) || !json_object_array_length(arr)) {
+	struct json_object *arr = cli_jarr(res, "workers");
+	if (!cli_jlen(arr)) {
 		puts("no workers (start one with 'rbee worker spawn')");
 		return;
 	}
 	static const char *const head[] = { "WORKER", "PID", "STATE", "MODEL", "DEVICE", "PORT",
 					    "UPTIME", "RSS", NULL };
 	struct cli_table *t = cli_table_new(head);
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct json_object *w = json_object_array_get_idx(arr, i);
+	for (size_t i = 0; i < cli_jlen(arr); i++) {
+		struct json_object *w = cli_jat(arr, i);
 		char pid[16] = "-", dev[96], port[8] = "-", up[32], rss[32] = "-";
-		if (rb_json_int(w, "pid", 0) > 0)
-			snprintf(pid, sizeof(pid), "%lld", (long long)rb_json_int(w, "pid", 0));
-		if (rb_json_int(w, "port", 0) > 0)
-			snprintf(port, sizeof(port), "%lld", (long long)rb_json_int(w, "port", 0));
+		if (cli_jint(w, "pid", 0) > 0)
+			snprintf(pid, sizeof(pid), "%lld", (long long)cli_jint(w, "pid", 0));
+		if (cli_jint(w, "port", 0) > 0)
+			snprintf(port, sizeof(port), "%lld", (long long)cli_jint(w, "port", 0));
 		snprintf(dev, sizeof(dev), "%s:%lld", cli_str_or(w, "backend", "?"),
-			 (long long)rb_json_int(w, "device", 0));
-		if (rb_json_int(w, "rss_bytes", -1) >= 0)
-			rb_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss,
+			 (long long)cli_jint(w, "device", 0));
+		if (cli_jint(w, "rss_bytes", -1) >= 0)
+			rb_human_bytes((unsigned long long)cli_jint(w, "rss_bytes", 0), rss,
 					sizeof(rss));
 		const char *row[] = { cli_str_or(w, "worker_id", "?"), pid, cli_str_or(w, "state", "?"),
 				      cli_str_or(w, "model", "-"), dev, port,
-				      uptime(rb_json_int(w, "uptime_s", -1), up, sizeof(up)), rss,
+				      uptime(cli_jint(w, "uptime_s", -1), up, sizeof(up)), rss,
 				      NULL };
 		cli_table_add(t, row);
 	}
@@ -185,20 +185,20 @@ static void render_one(struct cli *cli, struct json_object *w)
 {
 	(void)cli;
 	char up[32], rss[32] = "-";
-	if (rb_json_int(w, "rss_bytes", -1) >= 0)
-		rb_human_bytes((unsigned long long)rb_json_int(w, "rss_bytes", 0), rss, sizeof(rss));
+	if (cli_jint(w, "rss_bytes", -1) >= 0)
+		rb_human_bytes((unsigned long long)cli_jint(w, "rss_bytes", 0), rss, sizeof(rss));
 	printf("worker     %s\n", cli_str_or(w, "worker_id", "?"));
 	printf("state      %s\n", cli_str_or(w, "state", "?"));
-	if (rb_json_str(w, "reason"))
-		printf("reason     %s\n", rb_json_str(w, "reason"));
-	printf("pid        %lld\n", (long long)rb_json_int(w, "pid", 0));
+	if (cli_jstr(w, "reason"))
+		printf("reason     %s\n", cli_jstr(w, "reason"));
+	printf("pid        %lld\n", (long long)cli_jint(w, "pid", 0));
 	printf("url        %s\n", cli_str_or(w, "url", "-"));
 	printf("model      %s\n", cli_str_or(w, "model", "-"));
 	printf("device     %s %lld (%s)\n", cli_str_or(w, "backend", "?"),
-	       (long long)rb_json_int(w, "device", 0), cli_str_or(w, "device_id", "-"));
+	       (long long)cli_jint(w, "device", 0), cli_str_or(w, "device_id", "-"));
 	printf("installed  %s\n", cli_str_or(w, "installed_worker", "-"));
 	printf("started    %s\n", cli_str_or(w, "started_at", "-"));
-	printf("uptime     %s\n", uptime(rb_json_int(w, "uptime_s", -1), up, sizeof(up)));
+	printf("uptime     %s\n", uptime(cli_jint(w, "uptime_s", -1), up, sizeof(up)));
 	printf("rss        %s\n", rss);
 	printf("log        %s\n", cli_str_or(w, "log_path", "-"));
 }
@@ -207,8 +207,8 @@ static void render_delete(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
 	printf("worker %s (pid %lld) %s%s%s\n", cli_str_or(res, "worker_id", "?"),
-	       (long long)rb_json_int(res, "pid", 0), cli_str_or(res, "status", "stopped"),
-	       rb_json_str(res, "exit") ? ": " : "", cli_str_or(res, "exit", ""));
+	       (long long)cli_jint(res, "pid", 0), cli_str_or(res, "status", "stopped"),
+	       cli_jstr(res, "exit") ? ": " : "", cli_str_or(res, "exit", ""));
 }
 
 static int pid_command(struct cli *cli, const char *op_name, const char *pid_arg,
@@ -266,28 +266,42 @@ static int hive_error(const char *url, long status, const char *body)
 {
 	struct rb_err e = RB_ERR_INIT;
 	struct json_object *o = rb_json_parse(body, strlen(body), &e);
-	const char *msg = o ? rb_json_str(o, "error") : NULL;
-	fprintf(stderr, "rbee: %s (HTTP %ld from '%s')\n", msg ? msg : body, status, url);
+	const char *msg = json_object_is_type(o, json_type_object) ? cli_jstr(o, "error") : NULL;
+	char *clean = cli_clean(msg ? msg : body, true);
+	fprintf(stderr, "rbee: %s (HTTP %ld from '%s')\n", clean, status, url);
+	free(clean);
 	json_object_put(o);
 	return CLI_FAILED;
 }
 
+/* "Authorization: Bearer <token>" into `auth` when the CLI has a token; NULL otherwise. Logs
+ * are reads, and a hive with a token answers no read but /health without it. */
+static const char *auth_header(struct cli *cli, struct rb_buf *auth)
+{
+	if (!cli->token)
+		return NULL;
+	rb_buf_addf(auth, "Authorization: Bearer %s", cli->token);
+	return auth->data;
+}
+
 static int logs_tail(struct cli *cli, const char *url)
 {
-	(void)cli;
 	struct rb_http_resp r;
 	struct rb_err err = RB_ERR_INIT;
+	struct rb_buf auth = RB_BUF_INIT;
+	const char *headers[2] = { auth_header(cli, &auth), NULL };
 	rb_http_resp_init(&r);
 	int rc = CLI_OK;
-	if (rb_http_request("GET", url, NULL, NULL, 0, 60000, LOG_MAX_BYTES, &r, &err)) {
+	if (rb_http_request("GET", url, headers, NULL, 0, 60000, LOG_MAX_BYTES, &r, &err)) {
 		fprintf(stderr, "rbee: %s\n", err.msg);
 		rc = err.code == RB_EUNAVAIL ? CLI_UNREACHABLE : CLI_FAILED;
 	} else if (r.status != 200) {
 		rc = hive_error(url, r.status, r.body.data);
 	} else {
-		fwrite(r.body.data, 1, r.body.len, stdout);
+		cli_put_clean(stdout, r.body.data, r.body.len, true); /* a worker's output */
 	}
 	rb_http_resp_release(&r);
+	rb_buf_release(&auth);
 	return rc;
 }
 
@@ -302,11 +316,13 @@ static int on_log_event(void *arg, const struct rb_sse_event *ev)
 {
 	struct follow *f = arg;
 	if (!strcmp(ev->type, "end")) {
-		fprintf(stderr, "rbee: %s\n", ev->data);
+		fputs("rbee: ", stderr);
+		cli_put_clean(stderr, ev->data, ev->data_len, true);
+		fputc('\n', stderr);
 		f->ended = true;
 		return 0;
 	}
-	fwrite(ev->data, 1, ev->data_len, stdout);
+	cli_put_clean(stdout, ev->data, ev->data_len, true);
 	fputc('\n', stdout);
 	fflush(stdout);
 	return 0;
@@ -317,7 +333,7 @@ static size_t on_log_bytes(char *p, size_t size, size_t nmemb, void *arg)
 	struct follow *f = arg;
 	size_t n = size * nmemb;
 	if (f->status && f->status != 200)
-		rb_buf_add(&f->body, p, n);
+		rb_buf_add(&f->body, p, f->body.len + n <= (1u << 20) ? n : 0); /* an error's start */
 	else
 		rb_sse_parser_feed(&f->parser, p, n);
 	return n;
@@ -332,9 +348,13 @@ static size_t on_log_header(char *p, size_t size, size_t nmemb, void *arg)
 	return size * nmemb;
 }
 
-static int logs_follow(const char *url)
+static int logs_follow(struct cli *cli, const char *url)
 {
 	struct follow f = { .status = 0 };
+	struct rb_buf auth = RB_BUF_INIT;
+	struct curl_slist *headers = NULL;
+	if (auth_header(cli, &auth))
+		headers = curl_slist_append(NULL, auth.data);
 	rb_buf_init(&f.body);
 	rb_sse_parser_init(&f.parser, on_log_event, &f);
 	CURL *h = curl_easy_init();
@@ -343,6 +363,7 @@ static int logs_follow(const char *url)
 		return CLI_FAILED;
 	}
 	curl_easy_setopt(h, CURLOPT_URL, url);
+	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
 	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_log_bytes);
 	curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
 	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_log_header);
@@ -362,6 +383,8 @@ static int logs_follow(const char *url)
 		rc = CLI_FAILED;
 	}
 	curl_easy_cleanup(h);
+	curl_slist_free_all(headers);
+	rb_buf_release(&auth);
 	rb_sse_parser_release(&f.parser);
 	rb_buf_release(&f.body);
 	return rc;
@@ -405,7 +428,7 @@ int cli_worker_logs(struct cli *cli, int argc, char **argv)
 	rb_buf_addf(&url, "%s/v1/workers/%s/logs?tail=%lu%s", cli->hive_url, esc ? esc : id, n,
 		    follow ? "&follow=1" : "");
 	curl_free(esc);
-	int rc = follow ? logs_follow(url.data) : logs_tail(cli, url.data);
+	int rc = follow ? logs_follow(cli, url.data) : logs_tail(cli, url.data);
 	rb_buf_release(&url);
 	return rc;
 }

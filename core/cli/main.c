@@ -118,12 +118,13 @@ int main(int argc, char **argv)
 		return CLI_OK;
 	}
 	rb_http_global_init();
+	/* A command that read an answer of the wrong shape fails, saying what was wrong. */
 	if (!strcmp(cmd, "worker"))
-		return cli_worker(&cli, argc - 1, argv + 1);
+		return cli_answer_verdict(cli_worker(&cli, argc - 1, argv + 1));
 	if (!strcmp(cmd, "model"))
-		return cli_model(&cli, argc - 1, argv + 1);
+		return cli_answer_verdict(cli_model(&cli, argc - 1, argv + 1));
 	if (!strcmp(cmd, "hive"))
-		return cli_hive(&cli, argc - 1, argv + 1);
+		return cli_answer_verdict(cli_hive(&cli, argc - 1, argv + 1));
 	fprintf(stderr, "rbee: unknown command '%s' (see rbee --help)\n", cmd);
 	return CLI_USAGE;
 }

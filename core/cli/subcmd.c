@@ -14,7 +14,7 @@ bool cli_is_help(const char *arg)
 
 const char *cli_str_or(struct json_object *obj, const char *key, const char *def)
 {
-	const char *s = rb_json_str(obj, key);
+	const char *s = cli_jstr(obj, key);
 	return s ? s : def;
 }
 

@@ -1,10 +1,16 @@
 /*
  * backends.c - finding, checking, probing and calling backend plugins.
  *
- * The descriptor is checked (symbol, ABI major, size, flags, name) before any plugin function
- * is called, in the daemon and again in the probe child. probe and enumerate only ever run in
- * the child (`rbee-hive --probe-plugin PATH`, a fresh exec of this binary), whose JSON answer
- * the daemon parses; a crash or hang there becomes a "broken" state with the reason.
+ * A plugin's code first runs in a probe child (`rbee-hive --probe-plugin PATH`, a fresh exec of
+ * this binary): it dlopens the file (running its ELF constructors), checks the descriptor
+ * (symbol, ABI major, size, flags, name), says "loaded", then runs probe and enumerate and prints
+ * JSON the daemon parses. The daemon dlopens a plugin only after such a child survived loading
+ * it, so a plugin whose constructor crashes or hangs costs a "broken" entry, not the hive. A
+ * crash or hang in probe becomes a "broken" state with the reason too.
+ *
+ * Probes never run on request or job threads: one refresher thread re-probes every
+ * RBEE_PROBE_INTERVAL_S (default 30 s), when a reader finds the devices older than it asked
+ * (rb_backends_refresh only wakes it), and at SIGHUP. Readers get the last result at once.
  */
 #include "backends.h"
 
@@ -13,10 +19,13 @@
 #include <hwloc.h>
 #include <errno.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hive.h"
@@ -28,12 +37,17 @@
 #include "topology.h"
 
 #define PROBE_TIMEOUT_MS_DEFAULT 15000
+#define PROBE_INTERVAL_S_DEFAULT 30
+/* What the probe child prints on a line of its own once the plugin is loaded and checked. */
+#define PROBE_LOADED_MARK "rbee-probe: loaded"
 /* The ABI 1.0 descriptor ends with the spawn pointer. */
 #define DESCRIPTOR_MIN_SIZE (offsetof(struct rbee_backend, spawn) + sizeof(void *))
 
 struct plugin {
-	void *dl;                         /* NULL when loading failed */
-	const struct rbee_backend *desc;  /* NULL when loading failed */
+	void *dl;                         /* NULL until a probe child survived loading it */
+	const struct rbee_backend *desc;  /* NULL until then, or when loading failed */
+	bool blocked;                     /* RBEE_BACKEND_BLOCKLIST: never loaded nor probed */
+	bool load_ok;                     /* the last probe child got past loading it */
 	struct rb_backend_info info;      /* the last probe; devices owned here */
 };
 
@@ -49,6 +63,15 @@ struct rb_backends {
 	 * rediscovering the machine. */
 	struct rb_env probe_env;
 	char topology_xml[PATH_MAX];
+	/* The refresher thread; wake_lock guards the flags below. */
+	pthread_t refresher;
+	bool refresher_started;
+	pthread_mutex_t wake_lock;
+	pthread_cond_t wake;
+	bool want_all;      /* SIGHUP: every plugin, those that failed to load too */
+	bool want_loaded;   /* a reader found the devices stale */
+	atomic_bool stop;   /* shutting down: running probes are stopped */
+	int interval_ms;    /* periodic re-probe; 0 = only on demand */
 };
 
 void rb_backend_info_release(struct rb_backend_info *info)
@@ -230,12 +253,17 @@ int rb_backends_probe_main(const char *path)
 	const struct rbee_backend *d;
 	struct json_object *o = json_object_new_object();
 	if (rb_backend_open(path, &dl, &d, name, sizeof(name), &err)) {
+		rb_json_add_bool(o, "loaded", false);
 		rb_json_add_str(o, "state", "broken");
 		rb_json_add_str(o, "reason", err.msg);
 		puts(rb_json_compact(o));
 		json_object_put(o);
 		return 0;
 	}
+	/* The constructors ran and the descriptor is sound: from here a crash is the probe's. */
+	puts(PROBE_LOADED_MARK);
+	fflush(stdout);
+	rb_json_add_bool(o, "loaded", true);
 	struct rb_hive hive;
 	memset(&hive, 0, sizeof(hive));
 	hive.topology = rb_topology_load(&err);
@@ -284,11 +312,17 @@ int rb_backends_probe_main(const char *path)
 
 /* ---- the registry ----------------------------------------------------------------------- */
 
+/* The most a probe child may print: its JSON is a few KiB per device. */
+#define PROBE_OUT_MAX (4u << 20)
+
 struct probe_run {
 	struct rb_proc proc;
 	bool started;
+	bool loaded;     /* the child said it loaded and checked the plugin */
+	bool too_much;   /* it printed more than PROBE_OUT_MAX */
 	struct rb_buf out;
 	struct rb_err err;
+	struct rb_backends *b;
 };
 
 static void probe_line(void *arg, const char *line, size_t len, bool is_err)
@@ -298,38 +332,75 @@ static void probe_line(void *arg, const char *line, size_t len, bool is_err)
 		rb_debug("probe: %.*s", (int)len, line);
 		return;
 	}
-	rb_buf_add(&r->out, line, len);
+	if (!r->loaded && len == strlen(PROBE_LOADED_MARK) && !memcmp(line, PROBE_LOADED_MARK, len)) {
+		r->loaded = true;
+		return;
+	}
+	if (r->too_much || r->out.len + len > PROBE_OUT_MAX || rb_buf_try_add(&r->out, line, len))
+		r->too_much = true;
 }
 
-/* Apply a probe child's result (or failure) to p->info. Called with the lock held. */
-static void apply_probe(struct plugin *p, struct probe_run *r, int rc, int status)
+static bool probe_should_stop(void *arg)
+{
+	struct probe_run *r = arg;
+	return atomic_load(&r->b->stop);
+}
+
+/* Apply a probe child's result (or failure) to p->info. Called with the lock held. Returns true
+ * when the child loaded the plugin and ended normally: only then may the daemon load it too. */
+static bool apply_probe(struct plugin *p, struct probe_run *r, int rc, int status)
 {
 	struct rb_backend_info *info = &p->info;
+	p->load_ok = r->loaded;
 	rb_backend_info_release(info);
 	info->score = 0;
 	info->probed_ms = rb_now_ms();
 	info->state = RB_BACKEND_BROKEN;
 	char st[64];
+	const char *unloaded = p->desc ? "" : "; the plugin is not loaded into the hive";
 	if (rc == -RB_ETIMEDOUT) {
-		snprintf(info->reason, sizeof(info->reason),
-			 "probe timed out (a GPU driver may be hung); it was stopped");
-		return;
+		if (r->loaded)
+			snprintf(info->reason, sizeof(info->reason), "probe timed out (a GPU driver may "
+				 "be hung); it was stopped%s", unloaded);
+		else
+			snprintf(info->reason, sizeof(info->reason), "loading the plugin timed out in the "
+				 "probe child (its constructors or a library it needs hang); it was "
+				 "stopped%s", unloaded);
+		return false;
 	}
 	if (rc) {
 		snprintf(info->reason, sizeof(info->reason), "probe failed: %s", r->err.msg);
-		return;
+		return false;
 	}
 	if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-		snprintf(info->reason, sizeof(info->reason), "probe crashed: %s",
-			 rb_proc_status_str(status, st, sizeof(st)));
-		return;
+		if (r->loaded)
+			snprintf(info->reason, sizeof(info->reason), "probe crashed: %s",
+				 rb_proc_status_str(status, st, sizeof(st)));
+		else
+			snprintf(info->reason, sizeof(info->reason), "probe crashed: %s while loading "
+				 "the plugin (its constructors or a library it needs)%s",
+				 rb_proc_status_str(status, st, sizeof(st)), unloaded);
+		return false;
+	}
+	if (r->too_much) {
+		snprintf(info->reason, sizeof(info->reason), "probe printed more than %u MiB",
+			 PROBE_OUT_MAX >> 20);
+		return false;
 	}
 	struct rb_err err = RB_ERR_INIT;
 	struct json_object *o = rb_json_parse(r->out.data, r->out.len, &err);
 	if (!o || !json_object_is_type(o, json_type_object)) {
 		snprintf(info->reason, sizeof(info->reason), "probe answered garbage: %s", err.msg);
 		json_object_put(o);
-		return;
+		return false;
+	}
+	if (!r->loaded || !rb_json_bool(o, "loaded", false)) {
+		/* the child could not load it: nothing of it may run in the daemon */
+		const char *why = rb_json_str(o, "reason");
+		snprintf(info->reason, sizeof(info->reason), "not loaded: %s",
+			 why ? why : "the probe gave no reason");
+		json_object_put(o);
+		return false;
 	}
 	const char *state = rb_json_str(o, "state");
 	info->state = state && !strcmp(state, "available")     ? RB_BACKEND_AVAILABLE
@@ -350,9 +421,38 @@ static void apply_probe(struct plugin *p, struct probe_run *r, int rc, int statu
 		info->ndevices = info->devices ? n : 0;
 	}
 	json_object_put(o);
+	return true;
 }
 
-/* Probe the plugins selected by `mask` (NULL = all loaded), all children at once. */
+/* Load a plugin into the daemon once a probe child survived loading it. Broken (with the
+ * reason) when the daemon's own load fails. */
+static void load_in_daemon(struct rb_backends *b, struct plugin *p)
+{
+	struct rb_err err = RB_ERR_INIT;
+	char name[64];
+	void *dl;
+	const struct rbee_backend *d;
+	int rc = rb_backend_open(p->info.path, &dl, &d, name, sizeof(name), &err);
+	pthread_mutex_lock(&b->lock);
+	if (rc) {
+		rb_backend_info_release(&p->info);
+		p->info.state = RB_BACKEND_BROKEN;
+		snprintf(p->info.reason, sizeof(p->info.reason), "not loaded: %s", err.msg);
+	} else {
+		p->dl = dl;
+		p->desc = d;
+		snprintf(p->info.version, sizeof(p->info.version), "%s", d->version ? d->version : "");
+		snprintf(p->info.description, sizeof(p->info.description), "%s",
+			 d->description ? d->description : "");
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (rc)
+		rb_warn("backend '%s' (%s): %s", p->info.name, p->info.path, p->info.reason);
+}
+
+/* Probe the plugins selected by `mask` (NULL = all but blocked ones), all children at once;
+ * load into the daemon those whose child survived loading them. Runs at start (before the
+ * server) and on the refresher thread, never on a request or job thread. */
 static void probe_plugins(struct rb_backends *b, const bool *mask)
 {
 	struct probe_run *runs = calloc(b->n, sizeof(*runs));
@@ -360,7 +460,8 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 		return;
 	for (size_t i = 0; i < b->n; i++) {
 		rb_buf_init(&runs[i].out);
-		if (!b->v[i].desc || (mask && !mask[i]))
+		runs[i].b = b;
+		if (b->v[i].blocked || (mask && !mask[i]))
 			continue;
 		const char *argv[] = { b->self_exe, "--probe-plugin", b->v[i].info.path, NULL };
 		struct rb_proc_opts o = { .argv = argv, .envp = rb_env_envp(&b->probe_env),
@@ -369,15 +470,20 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 			runs[i].started = true;
 	}
 	for (size_t i = 0; i < b->n; i++) {
-		if (!b->v[i].desc || (mask && !mask[i]))
+		if (b->v[i].blocked || (mask && !mask[i]))
 			continue;
 		int rc = -runs[i].err.code, status = 0;
 		if (runs[i].started)
-			rc = rb_proc_pump(&runs[i].proc, b->probe_timeout_ms, probe_line, NULL, &runs[i],
-					  &status, &runs[i].err);
+			rc = rb_proc_pump(&runs[i].proc, b->probe_timeout_ms, probe_line,
+					  probe_should_stop, &runs[i], &status, &runs[i].err);
+		if (rc == -RB_ECANCELLED)
+			continue; /* shutting down: the last result stays */
 		pthread_mutex_lock(&b->lock);
-		apply_probe(&b->v[i], &runs[i], rc, status);
+		bool survived = apply_probe(&b->v[i], &runs[i], rc, status);
+		bool load = survived && !b->v[i].dl;
 		pthread_mutex_unlock(&b->lock);
+		if (load)
+			load_in_daemon(b, &b->v[i]);
 		struct rb_backend_info *info = &b->v[i].info;
 		rb_log(info->state == RB_BACKEND_BROKEN ? RB_LOG_WARN : RB_LOG_INFO,
 		       "backend '%s': %s%s%s (%zu devices)", info->name, state_name(info->state),
@@ -433,21 +539,14 @@ static void add_candidate(struct rb_backends *b, const char *path)
 	snprintf(p->info.name, sizeof(p->info.name), "%s", name);
 	snprintf(p->info.path, sizeof(p->info.path), "%s", path);
 	if (blocked(name)) {
+		p->blocked = true;
 		p->info.state = RB_BACKEND_UNAVAILABLE;
 		snprintf(p->info.reason, sizeof(p->info.reason), "blocked by RBEE_BACKEND_BLOCKLIST");
 		return;
 	}
-	struct rb_err err = RB_ERR_INIT;
-	char n2[64];
-	if (rb_backend_open(path, &p->dl, &p->desc, n2, sizeof(n2), &err)) {
-		p->info.state = RB_BACKEND_BROKEN;
-		snprintf(p->info.reason, sizeof(p->info.reason), "not loaded: %s", err.msg);
-		rb_warn("backend '%s' (%s): %s", name, path, p->info.reason);
-		return;
-	}
-	snprintf(p->info.version, sizeof(p->info.version), "%s", p->desc->version ? p->desc->version : "");
-	snprintf(p->info.description, sizeof(p->info.description), "%s",
-		 p->desc->description ? p->desc->description : "");
+	/* Nothing of it runs here yet: probe_plugins loads it in a child first. */
+	p->info.state = RB_BACKEND_BROKEN;
+	snprintf(p->info.reason, sizeof(p->info.reason), "not probed yet");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -487,6 +586,107 @@ static void scan_dir(struct rb_backends *b, const char *dir)
 	free(names);
 }
 
+/* RBEE_PROBE_INTERVAL_S: seconds between background re-probes (0: only on demand). */
+static int probe_interval_ms(void)
+{
+	const char *v = getenv("RBEE_PROBE_INTERVAL_S");
+	if (!v || !*v)
+		return PROBE_INTERVAL_S_DEFAULT * 1000;
+	char *end;
+	long x = strtol(v, &end, 10);
+	if (*end || x < 0 || x > 86400) {
+		rb_warn("ignoring RBEE_PROBE_INTERVAL_S='%s': give seconds from 0 (only on demand and "
+			"SIGHUP) to 86400", v);
+		return PROBE_INTERVAL_S_DEFAULT * 1000;
+	}
+	return (int)x * 1000;
+}
+
+/* One probe round: every plugin that is not blocked (`all`), else those loaded in the daemon or
+ * whose last probe child got past loading them (a plugin whose loading crashed is retried only
+ * at SIGHUP). */
+static void refresh_now(struct rb_backends *b, bool all)
+{
+	pthread_mutex_lock(&b->refresh_lock);
+	bool *mask = calloc(b->n, sizeof(bool));
+	bool any = false;
+	pthread_mutex_lock(&b->lock);
+	for (size_t i = 0; mask && i < b->n; i++) {
+		mask[i] = !b->v[i].blocked && (all || b->v[i].desc || b->v[i].load_ok);
+		any |= mask[i];
+	}
+	pthread_mutex_unlock(&b->lock);
+	if (any)
+		probe_plugins(b, mask);
+	free(mask);
+	pthread_mutex_unlock(&b->refresh_lock);
+}
+
+static void *refresher_main(void *arg)
+{
+	struct rb_backends *b = arg;
+	pthread_mutex_lock(&b->wake_lock);
+	for (;;) {
+		if (!b->want_all && !b->want_loaded && !atomic_load(&b->stop)) {
+			if (b->interval_ms > 0) {
+				struct timespec ts;
+				clock_gettime(CLOCK_MONOTONIC, &ts);
+				ts.tv_sec += b->interval_ms / 1000;
+				ts.tv_nsec += (long)(b->interval_ms % 1000) * 1000000L;
+				if (ts.tv_nsec >= 1000000000L) {
+					ts.tv_sec++;
+					ts.tv_nsec -= 1000000000L;
+				}
+				if (pthread_cond_timedwait(&b->wake, &b->wake_lock, &ts) == ETIMEDOUT)
+					b->want_loaded = true;
+			} else {
+				pthread_cond_wait(&b->wake, &b->wake_lock);
+			}
+		}
+		if (atomic_load(&b->stop))
+			break;
+		if (!b->want_all && !b->want_loaded)
+			continue;
+		bool all = b->want_all;
+		b->want_all = b->want_loaded = false;
+		pthread_mutex_unlock(&b->wake_lock);
+		refresh_now(b, all);
+		pthread_mutex_lock(&b->wake_lock);
+	}
+	pthread_mutex_unlock(&b->wake_lock);
+	return NULL;
+}
+
+/* Start the refresher with every signal blocked (the main thread takes them with sigwait). */
+static void start_refresher(struct rb_backends *b)
+{
+	if (b->n == 0)
+		return;
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	int rc = pthread_create(&b->refresher, NULL, refresher_main, b);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	b->refresher_started = rc == 0;
+	if (rc)
+		rb_warn("cannot start the backend refresher thread: %s; devices are re-probed only "
+			"at SIGHUP", strerror(rc));
+}
+
+/* Stop the refresher: a probe in progress is stopped within about 100 ms (rb_proc_pump's
+ * stop poll), its children killed as a group. */
+static void stop_refresher(struct rb_backends *b)
+{
+	if (!b->refresher_started)
+		return;
+	pthread_mutex_lock(&b->wake_lock);
+	atomic_store(&b->stop, true);
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->wake_lock);
+	pthread_join(b->refresher, NULL);
+	b->refresher_started = false;
+}
+
 int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 {
 	struct rb_backends *b = calloc(1, sizeof(*b));
@@ -494,8 +694,16 @@ int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->refresh_lock, NULL);
+	pthread_mutex_init(&b->wake_lock, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&b->wake, &ca);
+	pthread_condattr_destroy(&ca);
+	atomic_init(&b->stop, false);
 	const char *t = getenv("RBEE_PROBE_TIMEOUT_MS");
 	b->probe_timeout_ms = t && atoi(t) > 0 ? atoi(t) : PROBE_TIMEOUT_MS_DEFAULT;
+	b->interval_ms = probe_interval_ms();
 	ssize_t n = readlink("/proc/self/exe", b->self_exe, sizeof(b->self_exe) - 1);
 	if (n <= 0) {
 		free(b);
@@ -536,6 +744,7 @@ int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 			getenv("RBEE_BACKEND_PATH") ? " or RBEE_BACKEND_PATH" : "");
 	hive->backends = b;
 	probe_plugins(b, NULL);
+	start_refresher(b);
 	return 0;
 }
 
@@ -544,6 +753,7 @@ void rb_backends_free(struct rb_hive *hive)
 	struct rb_backends *b = hive->backends;
 	if (!b)
 		return;
+	stop_refresher(b);
 	for (size_t i = 0; i < b->n; i++) {
 		rb_backend_info_release(&b->v[i].info);
 		if (b->v[i].dl)
@@ -555,6 +765,8 @@ void rb_backends_free(struct rb_hive *hive)
 		unlink(b->topology_xml);
 	pthread_mutex_destroy(&b->lock);
 	pthread_mutex_destroy(&b->refresh_lock);
+	pthread_mutex_destroy(&b->wake_lock);
+	pthread_cond_destroy(&b->wake);
 	free(b);
 	hive->backends = NULL;
 }
@@ -564,20 +776,25 @@ void rb_backends_refresh(struct rb_hive *hive, int max_age_ms)
 	struct rb_backends *b = hive->backends;
 	if (!b || b->n == 0)
 		return;
-	pthread_mutex_lock(&b->refresh_lock);
-	bool *mask = calloc(b->n, sizeof(bool));
-	bool any = false;
+	bool stale = false;
 	long long now = rb_now_ms();
-	pthread_mutex_lock(&b->lock);
-	for (size_t i = 0; mask && i < b->n; i++) {
-		mask[i] = b->v[i].desc && now - b->v[i].info.probed_ms >= max_age_ms;
-		any |= mask[i];
+	if (max_age_ms > 0) {
+		pthread_mutex_lock(&b->lock);
+		for (size_t i = 0; i < b->n && !stale; i++)
+			stale = b->v[i].desc && now - b->v[i].info.probed_ms >= max_age_ms;
+		pthread_mutex_unlock(&b->lock);
+		if (!stale)
+			return;
 	}
-	pthread_mutex_unlock(&b->lock);
-	if (any)
-		probe_plugins(b, mask);
-	free(mask);
-	pthread_mutex_unlock(&b->refresh_lock);
+	pthread_mutex_lock(&b->wake_lock);
+	if (max_age_ms <= 0)
+		b->want_all = true;
+	else
+		b->want_loaded = true;
+	pthread_cond_signal(&b->wake);
+	pthread_mutex_unlock(&b->wake_lock);
+	if (!b->refresher_started && max_age_ms <= 0)
+		refresh_now(b, true); /* no thread (it could not start): SIGHUP still re-probes */
 }
 
 static int copy_info(const struct rb_backend_info *src, struct rb_backend_info *dst)
@@ -643,8 +860,10 @@ static int usable(struct rb_hive *hive, const char *name, const struct rbee_back
 	int rc = rb_backends_get(hive, name, info, err);
 	if (rc)
 		return rc;
+	pthread_mutex_lock(&hive->backends->lock); /* the refresher may be loading it */
 	struct plugin *p = find_plugin(hive->backends, name);
 	*desc = p ? p->desc : NULL;
+	pthread_mutex_unlock(&hive->backends->lock);
 	if (!*desc || info->state != RB_BACKEND_AVAILABLE) {
 		rc = rb_err_set(err, RB_EUNAVAIL, "backend '%s' is not available on this node: %s", name,
 				info->reason[0] ? info->reason : state_name(info->state));

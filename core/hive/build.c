@@ -10,17 +10,254 @@
 #include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/prctl.h>
+#include <sys/file.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "job.h"
 #include "rb_buf.h"
+#include "rb_log.h"
 #include "rb_proc.h"
+
+/* --- settings and the uid range --- */
+
+#define DEFAULT_UIDS "64000-64255"
+
+static struct {
+	pthread_once_t once;
+	char error[400];         /* non-empty: the settings are invalid */
+	uid_t first;
+	unsigned count;
+	long cpu_s, nofile, nproc, timeout_s;
+	long long fsize_mb, log_max_mb;
+	pthread_mutex_t lock;
+	int *lockfd;             /* per uid of the range: its lock while a build or verify here has it */
+	unsigned next;           /* where the next search starts: uids are reused last */
+	char lockdir[64];        /* where the per-uid locks live (shared by every hive on the node) */
+} bcfg = { .once = PTHREAD_ONCE_INIT, .lock = PTHREAD_MUTEX_INITIALIZER };
+
+/* A whole decimal number in [lo, hi] from `name`, or `def` when unset. */
+static bool env_num(const char *name, long long def, long long lo, long long hi, const char *unit,
+		    long long *out)
+{
+	const char *v = getenv(name);
+	*out = def;
+	if (!v || !*v)
+		return true;
+	char *end;
+	errno = 0;
+	long long n = strtoll(v, &end, 10);
+	if (errno || *end || end == v || n < lo || n > hi) {
+		snprintf(bcfg.error, sizeof(bcfg.error), "%s='%.40s' is not a number of %s between "
+			 "%lld and %lld", name, v, unit, lo, hi);
+		return false;
+	}
+	*out = n;
+	return true;
+}
+
+static bool parse_uids(void)
+{
+	const char *v = getenv("RBEE_BUILD_UIDS");
+	if (!v || !*v)
+		v = DEFAULT_UIDS;
+	char *end;
+	errno = 0;
+	unsigned long long a = strtoull(v, &end, 10), b = 0;
+	bool ok = !errno && end != v && *end == '-';
+	if (ok) {
+		const char *p = end + 1;
+		b = strtoull(p, &end, 10);
+		ok = !errno && end != p && !*end;
+	}
+	if (!ok || a < 1000 || b < a || b >= 0xfffffffeULL || b - a >= 65536) {
+		snprintf(bcfg.error, sizeof(bcfg.error),
+			 "RBEE_BUILD_UIDS='%.60s' is not a range FIRST-LAST of 1 to 65536 uids at or "
+			 "above 1000 (for example %s)", v, DEFAULT_UIDS);
+		return false;
+	}
+	bcfg.first = (uid_t)a;
+	bcfg.count = (unsigned)(b - a + 1);
+	if (geteuid() != 0)
+		return true;
+	/* Each uid is also the build's gid: neither may belong to anybody. */
+	for (unsigned i = 0; i < bcfg.count; i++) {
+		char buf[4096];
+		struct passwd pw, *pres = NULL;
+		struct group gr, *gres = NULL;
+		uid_t u = bcfg.first + i;
+		if (u == geteuid() || (getpwuid_r(u, &pw, buf, sizeof(buf), &pres) == 0 && pres)) {
+			snprintf(bcfg.error, sizeof(bcfg.error),
+				 "RBEE_BUILD_UIDS='%s' includes uid %u, which is user '%.60s': choose "
+				 "a range no account uses", v, (unsigned)u, pres ? pres->pw_name : "root");
+			return false;
+		}
+		if (getgrgid_r(u, &gr, buf, sizeof(buf), &gres) == 0 && gres) {
+			snprintf(bcfg.error, sizeof(bcfg.error),
+				 "RBEE_BUILD_UIDS='%s' includes %u, which is the gid of group '%.60s' "
+				 "(builds use their uid as gid): choose a range no group uses", v,
+				 (unsigned)u, gres->gr_name);
+			return false;
+		}
+	}
+	return true;
+}
+
+/*
+ * The build uids are shared by every hive on the node (each with its own RBEE_HOME), so a uid is
+ * taken with an flock on <lockdir>/<uid>.lock, held while a build uses it: no hive ever kills the
+ * processes of a uid another live hive's build holds. The kernel drops the lock of a hive that
+ * dies, so a crashed hive's uids are free (and their processes killed) at once. The directory is
+ * root's, mode 0700: /run/rbee-build-uids, else /var/tmp/rbee-build-uids.
+ */
+static void find_lockdir(void)
+{
+	static const char *const dirs[] = { "/run/rbee-build-uids", "/var/tmp/rbee-build-uids" };
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		struct stat st;
+		if (mkdir(dirs[i], 0700) != 0 && errno != EEXIST)
+			continue;
+		if (lstat(dirs[i], &st) != 0 || !S_ISDIR(st.st_mode) || st.st_uid != 0 ||
+		    (st.st_mode & 077))
+			continue; /* not ours (someone made it first): never trust it */
+		snprintf(bcfg.lockdir, sizeof(bcfg.lockdir), "%s", dirs[i]);
+		return;
+	}
+	snprintf(bcfg.error, sizeof(bcfg.error), "cannot create a private directory for the build "
+		 "uid locks (/run/rbee-build-uids or /var/tmp/rbee-build-uids, root's, mode 0700)");
+}
+
+/* The lock of uid u, or -1 when another hive holds it (or it cannot be taken). */
+static int lock_uid(uid_t u)
+{
+	char path[128];
+	snprintf(path, sizeof(path), "%s/%u.lock", bcfg.lockdir, (unsigned)u);
+	int fd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return -1;
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void load_settings(void)
+{
+	long long cpu, fsize, nofile, nproc, timeout, logmax;
+	if (!parse_uids() ||
+	    !env_num("RBEE_BUILD_CPU_S", 3600, 1, 1000000000LL, "seconds", &cpu) ||
+	    !env_num("RBEE_BUILD_FSIZE_MB", 16384, 1, 1LL << 32, "MiB", &fsize) ||
+	    !env_num("RBEE_BUILD_NOFILE", 4096, 64, 1 << 20, "descriptors", &nofile) ||
+	    !env_num("RBEE_BUILD_NPROC", 4096, 16, 1 << 22, "processes", &nproc) ||
+	    !env_num("RBEE_BUILD_TIMEOUT_S", 14400, 1, 1000000, "seconds", &timeout) ||
+	    !env_num("RBEE_BUILD_LOG_MAX_MB", 64, 1, 1 << 20, "MiB", &logmax))
+		return;
+	bcfg.cpu_s = (long)cpu;
+	bcfg.fsize_mb = fsize;
+	bcfg.nofile = (long)nofile;
+	bcfg.nproc = (long)nproc;
+	bcfg.timeout_s = (long)timeout;
+	bcfg.log_max_mb = logmax;
+	bcfg.lockfd = malloc(bcfg.count * sizeof(int));
+	if (!bcfg.lockfd) {
+		snprintf(bcfg.error, sizeof(bcfg.error), "out of memory");
+		return;
+	}
+	for (unsigned i = 0; i < bcfg.count; i++)
+		bcfg.lockfd[i] = -1;
+	if (geteuid() == 0)
+		find_lockdir();
+	const char *user = getenv("RBEE_BUILD_USER");
+	if (user && *user)
+		rb_warn("RBEE_BUILD_USER is no longer used: builds run as uids of their own from "
+			"RBEE_BUILD_UIDS (%u-%u)", (unsigned)bcfg.first,
+			(unsigned)(bcfg.first + bcfg.count - 1));
+}
+
+static int settings(struct rb_err *err)
+{
+	pthread_once(&bcfg.once, load_settings);
+	if (bcfg.error[0])
+		return rb_err_set(err, RB_EUNAVAIL, "build sandbox: %s", bcfg.error);
+	return 0;
+}
+
+int rb_sandbox_startup(struct rb_err *err)
+{
+	int rc = settings(err);
+	if (rc)
+		return rc;
+	if (geteuid() != 0)
+		return 0;
+	unsigned char *seen = calloc(bcfg.count, 1);
+	if (!seen)
+		return rb_err_set(err, RB_EINTERNAL, "out of memory");
+	int n = rb_proc_count_uids(bcfg.first, bcfg.count, seen);
+	for (unsigned i = 0; n > 0 && i < bcfg.count; i++) {
+		if (!seen[i])
+			continue;
+		/* Only uids no live hive holds: another hive's running build is left alone. */
+		pthread_mutex_lock(&bcfg.lock);
+		int fd = bcfg.lockfd[i] < 0 ? lock_uid(bcfg.first + i) : -1;
+		pthread_mutex_unlock(&bcfg.lock);
+		if (fd < 0)
+			continue;
+		if (rb_proc_kill_uids(bcfg.first + i, 1) < 0)
+			n = -1;
+		close(fd);
+	}
+	free(seen);
+	if (n > 0)
+		rb_info("killed %d process%s left by interrupted builds (uids %u-%u)", n,
+			n == 1 ? "" : "es", (unsigned)bcfg.first, (unsigned)(bcfg.first + bcfg.count - 1));
+	else if (n < 0)
+		rb_warn("could not kill every process of the build uids %u-%u",
+			(unsigned)bcfg.first, (unsigned)(bcfg.first + bcfg.count - 1));
+	return n > 0 ? n : 0;
+}
+
+static int take_uid(uid_t *out, struct rb_err *err)
+{
+	pthread_mutex_lock(&bcfg.lock);
+	for (unsigned k = 0; k < bcfg.count; k++) {
+		unsigned i = (bcfg.next + k) % bcfg.count;
+		if (bcfg.lockfd[i] >= 0 || (bcfg.lockfd[i] = lock_uid(bcfg.first + i)) < 0)
+			continue;
+		bcfg.next = (i + 1) % bcfg.count;
+		pthread_mutex_unlock(&bcfg.lock);
+		*out = bcfg.first + i;
+		/* Nothing of an earlier user of this uid may still run. */
+		rb_proc_kill_uids(*out, 1);
+		return 0;
+	}
+	pthread_mutex_unlock(&bcfg.lock);
+	return rb_err_set(err, RB_EUNAVAIL, "all %u build uids of RBEE_BUILD_UIDS (%u-%u) are in use "
+			  "by running builds (of this or another hive): wait for one to end or widen "
+			  "the range", bcfg.count,
+			  (unsigned)bcfg.first, (unsigned)(bcfg.first + bcfg.count - 1));
+}
+
+void rb_sandbox_release(struct rb_sandbox *sb)
+{
+	if (!sb->owns_uid)
+		return;
+	if (rb_proc_kill_uids(sb->uid, 1) < 0)
+		rb_warn("could not kill every process of build uid %u", (unsigned)sb->uid);
+	pthread_mutex_lock(&bcfg.lock);
+	close(bcfg.lockfd[sb->uid - bcfg.first]);
+	bcfg.lockfd[sb->uid - bcfg.first] = -1;
+	pthread_mutex_unlock(&bcfg.lock);
+	sb->owns_uid = false;
+}
 
 /* --- the sandbox --- */
 
@@ -71,11 +308,39 @@ static int sandbox_child_setup(void *arg)
 		child_note("rbee: note: could not enter a network namespace; this step has network "
 			   "access\n");
 	if (sb->drop) {
-		if (setgroups(0, NULL) != 0 || setgid(sb->gid) != 0 || setuid(sb->uid) != 0)
+		if (setgroups(0, NULL) != 0 || setresgid(sb->gid, sb->gid, sb->gid) != 0 ||
+		    setresuid(sb->uid, sb->uid, sb->uid) != 0)
 			return errno ? errno : EPERM;
 		if (setuid(0) == 0)
 			return EPERM; /* the drop did not stick */
 	}
+	/* No setuid binary or file capability gives anything back from here on. */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return errno;
+	struct rlimit rl;
+	if (sb->cpu_s > 0) {
+		rl.rlim_cur = (rlim_t)sb->cpu_s;
+		rl.rlim_max = (rlim_t)sb->cpu_s + 5; /* SIGXCPU first, then SIGKILL */
+		if (setrlimit(RLIMIT_CPU, &rl) != 0)
+			return errno;
+	}
+	if (sb->fsize > 0) {
+		rl.rlim_cur = rl.rlim_max = (rlim_t)sb->fsize;
+		if (setrlimit(RLIMIT_FSIZE, &rl) != 0)
+			return errno;
+	}
+	if (sb->nofile > 0) {
+		rl.rlim_cur = rl.rlim_max = (rlim_t)sb->nofile;
+		if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+			return errno;
+	}
+	if (sb->nproc > 0 && sb->owns_uid) {
+		rl.rlim_cur = rl.rlim_max = (rlim_t)sb->nproc;
+		if (setrlimit(RLIMIT_NPROC, &rl) != 0)
+			return errno;
+	}
+	rl.rlim_cur = rl.rlim_max = 0;
+	setrlimit(RLIMIT_CORE, &rl);
 	umask(022);
 	return 0;
 }
@@ -129,20 +394,23 @@ static void probe_netns(void)
 int rb_sandbox_init(struct rb_sandbox *sb, struct rb_err *err)
 {
 	memset(sb, 0, sizeof(*sb));
+	int rc = settings(err);
+	if (rc)
+		return rc;
+	sb->cpu_s = bcfg.cpu_s;
+	sb->fsize = bcfg.fsize_mb * 1024 * 1024;
+	sb->nofile = bcfg.nofile;
+	sb->nproc = bcfg.nproc;
+	sb->timeout_s = (int)bcfg.timeout_s;
 	if (geteuid() == 0) {
-		const char *name = getenv("RBEE_BUILD_USER");
-		if (!name || !*name)
-			name = "nobody";
-		struct passwd pw, *res = NULL;
-		char buf[4096];
-		if (getpwnam_r(name, &pw, buf, sizeof(buf), &res) != 0 || !res)
-			return rb_err_set(err, RB_EUNAVAIL,
-					  "the hive runs as root but build user '%s' does not exist: "
-					  "create it or set RBEE_BUILD_USER to an unprivileged user", name);
-		sb->drop = pw.pw_uid != 0;
-		sb->uid = pw.pw_uid;
-		sb->gid = pw.pw_gid;
-		snprintf(sb->user, sizeof(sb->user), "%s", name);
+		uid_t uid = 0;
+		if ((rc = take_uid(&uid, err)))
+			return rc;
+		sb->drop = true;
+		sb->owns_uid = true;
+		sb->uid = uid;
+		sb->gid = (gid_t)uid;
+		snprintf(sb->user, sizeof(sb->user), "rbee-build-%u", (unsigned)uid);
 	} else {
 		struct passwd pw, *res = NULL;
 		char buf[4096];
@@ -227,12 +495,12 @@ void rb_build_log_init(struct rb_build_log *log, struct rb_job *job, int fd)
 	memset(log, 0, sizeof(*log));
 	log->job = job;
 	log->fd = fd;
+	pthread_once(&bcfg.once, load_settings);
+	log->max = (unsigned long long)(bcfg.log_max_mb > 0 ? bcfg.log_max_mb : 64) * 1024 * 1024;
 }
 
-static void log_write(struct rb_build_log *log, const char *text, size_t len)
+static void log_write_raw(struct rb_build_log *log, const char *text, size_t len)
 {
-	if (log->fd < 0)
-		return;
 	while (len) {
 		ssize_t n = write(log->fd, text, len);
 		if (n < 0 && errno == EINTR)
@@ -241,7 +509,30 @@ static void log_write(struct rb_build_log *log, const char *text, size_t len)
 			return;
 		text += n;
 		len -= (size_t)n;
+		log->written += (unsigned long long)n;
 	}
+}
+
+/* Everything into build.log goes through here: once it holds `max` bytes, one last line says
+ * so (in the log and the job) and later output reaches the job's narration only. */
+static void log_write(struct rb_build_log *log, const char *text, size_t len)
+{
+	if (log->fd < 0 || log->capped)
+		return;
+	if (log->max && log->written + len > log->max) {
+		char note[200];
+		int n = snprintf(note, sizeof(note),
+				 "\n==> build.log reached its limit of %llu MiB (RBEE_BUILD_LOG_MAX_MB); "
+				 "later output is not logged\n", log->max / (1024 * 1024));
+		log_write_raw(log, note, (size_t)n);
+		log->capped = true;
+		if (log->job)
+			rb_job_say(log->job, "note: build.log reached its limit of %llu MiB "
+				   "(RBEE_BUILD_LOG_MAX_MB); later build output is not logged",
+				   log->max / (1024 * 1024));
+		return;
+	}
+	log_write_raw(log, text, len);
 }
 
 void rb_build_log_line(struct rb_build_log *log, const char *line, size_t len)
@@ -318,6 +609,39 @@ static const char *const *sandbox_envp(const char *const *envp, struct rb_env *s
 	return rb_env_envp(scrubbed);
 }
 
+/* A failed command's status, with what a resource limit means when one was hit: the shell's
+ * child killed by SIGXCPU exits 128+24. */
+static void describe_status(const struct rb_sandbox *sb, int status, const char *tail, char *out,
+			    size_t len)
+{
+	char st[96];
+	rb_proc_status_str(status, st, sizeof(st));
+	int sig = WIFSIGNALED(status) ? WTERMSIG(status)
+		  : WIFEXITED(status) && WEXITSTATUS(status) > 128 ? WEXITSTATUS(status) - 128 : 0;
+	if (sig == SIGXCPU && sb->cpu_s > 0)
+		snprintf(out, len, "exceeded the CPU-time limit (RLIMIT_CPU %ld s, RBEE_BUILD_CPU_S): %s",
+			 sb->cpu_s, st);
+	else if (sig == SIGXFSZ && sb->fsize > 0)
+		snprintf(out, len, "exceeded the file-size limit (RLIMIT_FSIZE %lld MiB, "
+			 "RBEE_BUILD_FSIZE_MB): %s", sb->fsize / (1024 * 1024), st);
+	else if (strstr(tail, "Resource temporarily unavailable") && sb->nproc > 0 && sb->owns_uid)
+		snprintf(out, len, "%s; it may have hit the process limit (RLIMIT_NPROC %ld, "
+			 "RBEE_BUILD_NPROC)", st, sb->nproc);
+	else if (strstr(tail, "Too many open files") && sb->nofile > 0)
+		snprintf(out, len, "%s; it hit the open-files limit (RLIMIT_NOFILE %ld, "
+			 "RBEE_BUILD_NOFILE)", st, sb->nofile);
+	else
+		snprintf(out, len, "%s", st);
+}
+
+/* Nothing a sandboxed command started outlives it: its process group went with it in
+ * rb_proc_pump; this also takes what left the group (setsid, double fork). */
+static void kill_leftovers(const struct rb_sandbox *sb)
+{
+	if (sb->owns_uid && rb_proc_kill_uids(sb->uid, 1) < 0)
+		rb_warn("could not kill every process of build uid %u", (unsigned)sb->uid);
+}
+
 int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool network,
 		 const char *const *argv, const char *const *envp, const char *cwd, const char *what,
 		 struct rb_err *err)
@@ -337,29 +661,34 @@ int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool net
 	if (log->job)
 		rb_job_add_child(log->job, p.pid);
 	int status = 0;
-	rc = rb_proc_pump(&p, 0, on_line, should_stop, log, &status, err);
+	int limit_ms = sb->timeout_s > 0 ? sb->timeout_s * 1000 : 0;
+	rc = rb_proc_pump(&p, limit_ms, on_line, should_stop, log, &status, err);
 	if (log->job)
 		rb_job_remove_child(log->job, p.pid);
+	kill_leftovers(sb);
 	if (rc == -RB_ECANCELLED)
 		return rb_err_set(err, RB_ECANCELLED, "%s was cancelled", what);
+	if (rc == -RB_ETIMEDOUT)
+		return rb_err_set(err, RB_ETIMEDOUT, "%s did not finish within %d s "
+				  "(RBEE_BUILD_TIMEOUT_S) and was stopped", what, sb->timeout_s);
 	if (rc)
 		return rb_err_prefix(err, "%s", what);
 	if (WIFEXITED(status) && WEXITSTATUS(status) == 0)
 		return 0;
-	char st[96], tail[700];
-	rb_proc_status_str(status, st, sizeof(st));
+	char st[300], tail[700];
 	rb_build_log_tail(log, tail, sizeof(tail));
+	describe_status(sb, status, tail, st, sizeof(st));
 	return rb_err_set(err, RB_EIO, "%s failed (%s)%s%s", what, st, tail[0] ? "; last output: " : "",
 			  tail);
 }
 
 int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *const *argv,
-		       const char *const *envp, int timeout_ms, struct rb_buf *out, size_t max,
-		       int *status, struct rb_err *err)
+		       const char *const *envp, const char *cwd, int timeout_ms, struct rb_buf *out,
+		       size_t max, int *status, struct rb_err *err)
 {
 	struct sandbox_child child = { sb, network };
 	struct rb_env scrubbed;
-	struct rb_proc_opts o = { .argv = argv, .envp = sandbox_envp(envp, &scrubbed),
+	struct rb_proc_opts o = { .argv = argv, .envp = sandbox_envp(envp, &scrubbed), .cwd = cwd,
 				  .out = RB_PROC_IO_PIPE, .err = RB_PROC_IO_MERGE, .new_pgroup = true,
 				  .die_with_parent = true, .child_setup = sandbox_child_setup,
 				  .child_arg = &child, .setup_what = "entering the sandbox" };
@@ -369,7 +698,63 @@ int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *co
 	if (rc)
 		return rc;
 	struct rb_proc_capture c = { out, max };
-	return rb_proc_pump(&p, timeout_ms, rb_proc_capture_line, NULL, &c, status, err);
+	rc = rb_proc_pump(&p, timeout_ms, rb_proc_capture_line, NULL, &c, status, err);
+	kill_leftovers(sb);
+	return rc;
+}
+
+struct read_ctx {
+	struct rb_proc_capture cap;
+	struct rb_job *job;
+};
+
+static void read_line(void *arg, const char *line, size_t len, bool is_err)
+{
+	rb_proc_capture_line(&((struct read_ctx *)arg)->cap, line, len, is_err);
+}
+
+static bool read_stop(void *arg)
+{
+	struct read_ctx *c = arg;
+	return c->job && rb_job_cancelled(c->job);
+}
+
+int rb_sandbox_read_file(const struct rb_sandbox *sb, struct rb_job *job, const char *path,
+			 int out_fd, struct rb_err *err)
+{
+	struct sandbox_child child = { sb, false };
+	struct rb_env env;
+	const char *argv[] = { "cat", "--", path, NULL };
+	struct rb_proc_opts o = { .argv = argv, .envp = sandbox_envp(NULL, &env), .cwd = "/",
+				  .out = RB_PROC_IO_FD, .out_fd = out_fd, .err = RB_PROC_IO_PIPE,
+				  .new_pgroup = true, .die_with_parent = true,
+				  .child_setup = sandbox_child_setup, .child_arg = &child,
+				  .setup_what = "entering the sandbox" };
+	struct rb_proc p;
+	int rc = rb_proc_start(&o, &p, err);
+	rb_env_release(&env);
+	if (rc)
+		return rc;
+	if (job)
+		rb_job_add_child(job, p.pid);
+	struct rb_buf msg = RB_BUF_INIT;
+	struct read_ctx rc_ctx = { { &msg, 1024 }, job };
+	int status = 0;
+	int limit_ms = sb->timeout_s > 0 ? sb->timeout_s * 1000 : 0;
+	rc = rb_proc_pump(&p, limit_ms, read_line, read_stop, &rc_ctx, &status, err);
+	if (job)
+		rb_job_remove_child(job, p.pid);
+	kill_leftovers(sb);
+	if (!rc && !(WIFEXITED(status) && WEXITSTATUS(status) == 0)) {
+		while (msg.len && msg.data[msg.len - 1] == '\n')
+			rb_buf_truncate(&msg, msg.len - 1);
+		char st[96];
+		rc = rb_err_set(err, RB_EDENIED, "cannot read source file '%s' as the build user "
+				"(%s): %s", path, sb->user,
+				msg.len ? msg.data : rb_proc_status_str(status, st, sizeof(st)));
+	}
+	rb_buf_release(&msg);
+	return rc;
 }
 
 /* Copy every NAME=VALUE of src into dst. */
@@ -417,7 +802,9 @@ int rb_build_phase(struct rb_build_log *log, const struct rb_sandbox *sb, const 
 	snprintf(argv0, sizeof(argv0), "rbee-%s", name);
 	snprintf(what, sizeof(what), "%s()", name);
 	const char *argv[] = { "bash", "--noprofile", "--norc", "-e", "-c", script.data, argv0, NULL };
-	bool network = fn == RB_PKG_FN_PREPARE;
+	/* Only prepare() may have the network, and only when the PKGBUILD asks for it: sources are
+	 * fetched by the hive, so an honest build needs none (cargo fetch is the usual exception). */
+	bool network = fn == RB_PKG_FN_PREPARE && rb_pkgbuild_has_option(pb, "network");
 	int rc = rb_build_run(log, sb, network, argv, rb_env_envp(&e), dirs->srcdir, what, err);
 	rb_buf_release(&script);
 	rb_env_release(&e);

@@ -4,8 +4,12 @@
  *
  * The sandbox is what keeps a PKGBUILD from the hive's power:
  *   - the environment starts from rb_env_from_environ_scrubbed() (no hive secrets);
- *   - when the hive runs as root, every command runs as an unprivileged user (RBEE_BUILD_USER,
- *     default "nobody") with its supplementary groups dropped;
+ *   - when the hive runs as root, every command of one build (and each verify) runs as a uid of
+ *     its own, taken from RBEE_BUILD_UIDS (default 64000-64255; uid = gid, no passwd entry), with
+ *     no supplementary groups, PR_SET_NO_NEW_PRIVS and resource limits (CPU time, file size,
+ *     open files, processes, wall clock per command). Every process of that uid is SIGKILLed when
+ *     each command ends (whatever its process group or session), when the uid is given back, and
+ *     for the whole range when the hive starts (after a crash);
  *   - commands that need no network (extraction, build, check, package) run in a new network
  *     namespace with nothing but a down loopback, where the kernel allows it (root: CAP_SYS_ADMIN;
  *     otherwise an unprivileged user namespace). Where it does not, the job says so once.
@@ -27,8 +31,14 @@ struct rb_job;
 
 struct rb_sandbox {
 	bool drop;             /* run children as uid/gid (the hive is root) */
+	bool owns_uid;         /* uid was taken from RBEE_BUILD_UIDS: rb_sandbox_release gives it back */
 	uid_t uid;
 	gid_t gid;
+	long cpu_s;            /* RLIMIT_CPU per process, seconds */
+	long long fsize;       /* RLIMIT_FSIZE, bytes */
+	long nofile;           /* RLIMIT_NOFILE */
+	long nproc;            /* RLIMIT_NPROC (per uid: per build), only with a uid of its own */
+	int timeout_s;         /* wall-clock limit of one build command */
 	char user[64];         /* the build user's name, for narration */
 	bool netns;            /* children that need no network get a network namespace */
 	bool userns;           /* ... through an unprivileged user namespace (hive not root) */
@@ -37,10 +47,18 @@ struct rb_sandbox {
 	char no_netns_why[160]; /* when !netns: why not ("unshare: Operation not permitted") */
 };
 
-/* Decide how builds run on this node: which user, and whether a network namespace works
- * (probed once per process with a short-lived child). Fails only when the hive is root and
- * the build user does not exist. */
+/* Decide how builds run on this node: which uid (a free one of RBEE_BUILD_UIDS when the hive is
+ * root), which limits, and whether a network namespace works (probed once per process with a
+ * short-lived child). Fails when the build settings are invalid or every uid of the range is
+ * taken. Pair with rb_sandbox_release. */
 int rb_sandbox_init(struct rb_sandbox *sb, struct rb_err *err);
+/* Kill every process left by the sandbox's uid and give the uid back. Safe to call twice and
+ * on a zeroed sandbox. */
+void rb_sandbox_release(struct rb_sandbox *sb);
+/* At hive start: check the build settings (RBEE_BUILD_UIDS, limits) and, as root, SIGKILL every
+ * process of the whole uid range (what an earlier hive's builds left behind). Returns how many
+ * processes were killed, or a negative error for invalid settings. */
+int rb_sandbox_startup(struct rb_err *err);
 
 /* True when the build user can enter and write `dir` (every ancestor searchable by it). */
 bool rb_sandbox_can_reach(const struct rb_sandbox *sb, const char *dir);
@@ -53,6 +71,8 @@ int rb_sandbox_chown_r(const char *path, uid_t uid, gid_t gid, struct rb_err *er
 struct rb_build_log {
 	struct rb_job *job; /* may be NULL (no narration) */
 	int fd;             /* build.log, or -1 */
+	unsigned long long written, max; /* bytes in build.log, and its cap (RBEE_BUILD_LOG_MAX_MB) */
+	bool capped;        /* the cap was hit: later output goes to the job only */
 	char tail[RB_BUILD_TAIL_LINES][200];
 	int ntail, next;
 };
@@ -76,10 +96,17 @@ int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool net
 		 struct rb_err *err);
 
 /* Run argv in the sandbox with a time limit, capturing stdout+stderr (at most `max` bytes) -
- * for short probes such as `ldd` or `<worker> --version`. envp NULL: scrubbed, as above. Returns rb_proc_pump's result. */
+ * for short probes such as `ldd` or `<worker> --version`. envp NULL: scrubbed, as above. `cwd`
+ * (may be NULL) is entered before privileges are dropped, so argv may name "./binary" in a
+ * directory whose ancestors the build uid cannot search. Returns rb_proc_pump's result. */
 int rb_sandbox_capture(const struct rb_sandbox *sb, bool network, const char *const *argv,
-		       const char *const *envp, int timeout_ms, struct rb_buf *out, size_t max,
-		       int *status, struct rb_err *err);
+		       const char *const *envp, const char *cwd, int timeout_ms, struct rb_buf *out,
+		       size_t max, int *status, struct rb_err *err);
+
+/* Copy the file `path` into out_fd reading it with the sandbox's rights (a `cat` as the build
+ * uid), so a file:// source can name only what the build user may read. */
+int rb_sandbox_read_file(const struct rb_sandbox *sb, struct rb_job *job, const char *path,
+			 int out_fd, struct rb_err *err);
 
 /* The directories of one build (makepkg's names). */
 struct rb_build_dirs {

@@ -30,7 +30,11 @@ void rb_config_usage(FILE *out)
 	      "  --hive-id ID        this hive's id in requests (default localhost)\n"
 	      "  --catalog SRC       worker catalog: http(s):// URL, file:// URL or directory\n"
 	      "                      (RBEE_CATALOG_URL; default: the catalog shipped with rbee)\n"
-	      "  --token-file FILE   bearer token for job submission and shutdown (or RBEE_API_TOKEN)\n"
+	      "  --token-file FILE   bearer token for every route but /health (or RBEE_API_TOKEN)\n"
+	      "  --allowed-origins L comma-separated browser origins that may call the hive\n"
+	      "                      (RBEE_ALLOWED_ORIGINS; default none, '*' = any)\n"
+	      "  --allowed-hosts L   comma-separated extra Host names to answer to, besides the\n"
+	      "                      bind address, the hostname and localhost (RBEE_ALLOWED_HOSTS)\n"
 	      "  --insecure-no-auth  allow a non-loopback --bind without a token\n"
 	      "  --keep-workers      leave workers running at shutdown, for re-adoption\n"
 	      "  --plugin-dir DIR    backend plugin directory (RBEE_BACKEND_PATH dirs come first)\n"
@@ -43,10 +47,12 @@ void rb_config_usage(FILE *out)
 	      "  RBEE_PORT, RBEE_CATALOG_URL, RBEE_API_TOKEN   as the flags above\n"
 	      "  RBEE_BACKEND_PATH, RBEE_BACKEND_BLOCKLIST, RBEE_PROBE_TIMEOUT_MS   plugins\n"
 	      "  HF_ENDPOINT, HF_TOKEN, RBEE_DOWNLOAD_STALL_S, RBEE_DOWNLOAD_RETRIES   models\n"
-	      "  RBEE_BUILD_USER          unprivileged user for builds when run as root\n"
+	      "  RBEE_BUILD_UIDS          uid range for builds when run as root (64000-64255)\n"
+	      "  RBEE_BUILD_CPU_S, RBEE_BUILD_FSIZE_MB, RBEE_BUILD_NOFILE, RBEE_BUILD_NPROC,\n"
+	      "  RBEE_BUILD_TIMEOUT_S, RBEE_BUILD_LOG_MAX_MB   build limits (see README)\n"
 	      "  RBEE_WORKER_PORTS, RBEE_READY_TIMEOUT_S, RBEE_STOP_GRACE_MS,\n"
 	      "  RBEE_HEALTH_INTERVAL_MS  workers\n"
-	      "  RBEE_HTTP_TIMEOUT_S      idle HTTP connections\n"
+	      "  RBEE_HTTP_TIMEOUT_S, RBEE_HTTP_HEADER_TIMEOUT_S, RBEE_HTTP_MAX_PER_IP   HTTP clients\n"
 	      "  RBEE_LOG                 debug | info | warn | error\n",
 	      out);
 }
@@ -86,6 +92,16 @@ static int parse_port(const char *s, uint16_t *out, struct rb_err *err)
 	return 0;
 }
 
+/* Copy a setting that must not be cut short (a token, an allow-list): too long is an error. */
+static int copy_setting(const char *what, const char *v, char *out, size_t len, struct rb_err *err)
+{
+	if (strlen(v) >= len)
+		return rb_err_set(err, RB_EINVAL, "%s is %zu bytes long; the limit is %zu", what,
+				  strlen(v), len - 1);
+	memcpy(out, v, strlen(v) + 1);
+	return 0;
+}
+
 static int read_token_file(const char *path, char *out, size_t len, struct rb_err *err)
 {
 	struct rb_buf b = RB_BUF_INIT;
@@ -103,9 +119,15 @@ static int read_token_file(const char *path, char *out, size_t len, struct rb_er
 	}
 	memcpy(out, b.data, b.len + 1);
 	rb_buf_release(&b);
+	/* Builds and workers run as other users of this machine: a token they can read is no
+	 * token. Refused rather than warned about, since a warning scrolls by unread. */
 	struct stat st;
-	if (stat(path, &st) == 0 && (st.st_mode & 0077))
-		rb_warn("token file '%s' is readable by other users: chmod 600 it", path);
+	if (stat(path, &st) == 0 && (st.st_mode & 0044)) {
+		memset(out, 0, len);
+		return rb_err_set(err, RB_EINVAL,
+				  "token file '%s' is readable by other users (mode %04o): "
+				  "chmod 600 it", path, (unsigned)(st.st_mode & 07777));
+	}
 	return 0;
 }
 
@@ -113,7 +135,8 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		    const char **probe_path, struct rb_err *err)
 {
 	enum { O_PORT = 256, O_BIND, O_HIVE_ID, O_CATALOG, O_TOKEN_FILE, O_INSECURE, O_KEEP,
-	       O_PLUGIN_DIR, O_MAX_JOBS, O_PORT_FILE, O_HELP, O_VERSION, O_PROBE };
+	       O_PLUGIN_DIR, O_MAX_JOBS, O_PORT_FILE, O_HELP, O_VERSION, O_PROBE, O_ORIGINS,
+	       O_HOSTS };
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -125,6 +148,8 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		{ "plugin-dir", required_argument, NULL, O_PLUGIN_DIR },
 		{ "max-jobs", required_argument, NULL, O_MAX_JOBS },
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
+		{ "allowed-origins", required_argument, NULL, O_ORIGINS },
+		{ "allowed-hosts", required_argument, NULL, O_HOSTS },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "probe-plugin", required_argument, NULL, O_PROBE },
@@ -144,8 +169,17 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		return rb_err_prefix(err, "RBEE_PORT");
 	if ((v = getenv("RBEE_CATALOG_URL")) && *v)
 		snprintf(cfg->catalog, sizeof(cfg->catalog), "%s", v);
-	if ((v = getenv("RBEE_API_TOKEN")) && *v)
-		snprintf(cfg->token, sizeof(cfg->token), "%s", v);
+	if ((v = getenv("RBEE_API_TOKEN")) && *v &&
+	    copy_setting("RBEE_API_TOKEN", v, cfg->token, sizeof(cfg->token), err))
+		return -RB_EINVAL;
+	if ((v = getenv("RBEE_ALLOWED_ORIGINS")) && *v &&
+	    copy_setting("RBEE_ALLOWED_ORIGINS", v, cfg->allowed_origins,
+			 sizeof(cfg->allowed_origins), err))
+		return -RB_EINVAL;
+	if ((v = getenv("RBEE_ALLOWED_HOSTS")) && *v &&
+	    copy_setting("RBEE_ALLOWED_HOSTS", v, cfg->allowed_hosts, sizeof(cfg->allowed_hosts),
+			 err))
+		return -RB_EINVAL;
 
 	optind = 1;
 	opterr = 0;
@@ -189,6 +223,16 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 			cfg->max_jobs = (int)n;
 			break;
 		}
+		case O_ORIGINS:
+			if (copy_setting("--allowed-origins", optarg, cfg->allowed_origins,
+					 sizeof(cfg->allowed_origins), err))
+				return -RB_EINVAL;
+			break;
+		case O_HOSTS:
+			if (copy_setting("--allowed-hosts", optarg, cfg->allowed_hosts,
+					 sizeof(cfg->allowed_hosts), err))
+				return -RB_EINVAL;
+			break;
 		case O_PORT_FILE:
 			snprintf(cfg->port_file, sizeof(cfg->port_file), "%s", optarg);
 			break;

@@ -95,21 +95,24 @@ static void set_sha(struct rb_hf_file *f, const char *hex)
 			f->sha256[i] = (char)tolower((unsigned char)hex[i]);
 }
 
-/* One entry of "siblings" or of a tree listing into *f. False when it is not a file. */
-static bool parse_entry(struct json_object *e, struct rb_hf_file *f)
+/* One entry of "siblings" or of a tree listing into *f. 0 and *is_file; -1 when out of
+ * memory. */
+static int parse_entry(struct json_object *e, struct rb_hf_file *f, bool *is_file)
 {
+	*is_file = false;
 	const char *path = rb_json_str(e, "rfilename");
 	const char *type = rb_json_str(e, "type");
 	struct json_object *lfs = NULL;
 	if (!path) {
 		path = rb_json_str(e, "path");
 		if (!path || (type && strcmp(type, "file")))
-			return false;
+			return 0;
 	}
 	memset(f, 0, sizeof(*f));
 	f->path = strdup(path);
 	if (!f->path)
-		abort(); /* as rb_buf does: nothing sensible goes on without memory */
+		return -1;
+	*is_file = true;
 	int64_t size = rb_json_int(e, "size", -1);
 	json_object_object_get_ex(e, "lfs", &lfs);
 	if (lfs && json_object_is_type(lfs, json_type_object)) {
@@ -123,7 +126,7 @@ static bool parse_entry(struct json_object *e, struct rb_hf_file *f)
 		f->size = (uint64_t)size;
 		f->size_known = true;
 	}
-	return true;
+	return 0;
 }
 
 int rb_hf_parse_listing(const char *json, size_t len, struct rb_hf_listing *out,
@@ -143,12 +146,22 @@ int rb_hf_parse_listing(const char *json, size_t len, struct rb_hf_listing *out,
 	}
 	size_t n = json_object_array_length(arr);
 	out->files = calloc(n ? n : 1, sizeof(*out->files));
-	if (!out->files)
-		abort();
+	if (!out->files) {
+		json_object_put(root);
+		return rb_err_set(err, RB_EINTERNAL, "out of memory reading the hub's listing of %zu "
+				  "files", n);
+	}
 	for (size_t i = 0; i < n; i++) {
 		struct json_object *e = json_object_array_get_idx(arr, i);
-		if (json_object_is_type(e, json_type_object) && parse_entry(e, &out->files[out->n]))
-			out->n++;
+		bool is_file;
+		if (!json_object_is_type(e, json_type_object))
+			continue;
+		if (parse_entry(e, &out->files[out->n], &is_file)) {
+			json_object_put(root);
+			rb_hf_listing_release(out);
+			return rb_err_set(err, RB_EINTERNAL, "out of memory reading the hub's listing");
+		}
+		out->n += is_file;
 	}
 	json_object_put(root);
 	return 0;

@@ -20,7 +20,11 @@ struct rb_config {
 	uint16_t port;              /* --port / RBEE_PORT, default 7835; 0 = any free port */
 	char hive_id[64];           /* --hive-id, default "localhost" */
 	char catalog[PATH_MAX];     /* --catalog / RBEE_CATALOG_URL: http(s) URL, file:// or directory */
-	char token[256];            /* from --token-file or RBEE_API_TOKEN; "" = no auth */
+	char token[1024];           /* from --token-file or RBEE_API_TOKEN; "" = no auth */
+	char allowed_origins[1024]; /* --allowed-origins / RBEE_ALLOWED_ORIGINS: comma-separated
+				       browser origins allowed to call (CORS); "" = none */
+	char allowed_hosts[1024];   /* --allowed-hosts / RBEE_ALLOWED_HOSTS: extra Host header
+				       names accepted (DNS rebinding guard); "*" = any */
 	bool insecure;              /* --insecure-no-auth: allow non-loopback bind without token */
 	bool keep_workers;          /* --keep-workers: leave workers running on shutdown */
 	char port_file[PATH_MAX];   /* --port-file: write the bound port here once listening */

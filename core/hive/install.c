@@ -221,6 +221,15 @@ static int make_workdir(struct install *in, struct rb_err *err)
 		return rc;
 	if (in->sb.drop && (rc = rb_fs_mkdir_p(in->home, 0700, err)))
 		return rc;
+	/* git refuses a local repository owned by another user ("dubious ownership"), which a
+	 * git+file:// source is for the build uid, unless a global config allows it: written here,
+	 * before anything runs as the build uid, into its HOME. */
+	char gitconfig[PATH_MAX];
+	static const char safe[] = "[safe]\n\tdirectory = *\n";
+	if (in->sb.drop &&
+	    ((rc = path_fmt(gitconfig, sizeof(gitconfig), err, "%s/.gitconfig", in->home)) ||
+	     (rc = rb_fs_write_atomic(gitconfig, safe, sizeof(safe) - 1, 0644, err))))
+		return rc;
 	char pkgbuild[PATH_MAX];
 	if ((rc = path_fmt(pkgbuild, sizeof(pkgbuild), err, "%s/PKGBUILD", in->work)) ||
 	    (rc = rb_fs_write_atomic(pkgbuild, in->text.data, in->text.len, 0644, err)))
@@ -265,10 +274,13 @@ static int prepare_env(struct install *in, struct rb_err *err)
 	if (rc)
 		return rc;
 	if (in->sb.drop)
-		rb_job_say(in->job, "build commands run as unprivileged user '%s' (uid %u)", in->sb.user,
-			   (unsigned)in->sb.uid);
+		rb_job_say(in->job, "build commands run as uid %u, a build uid of their own (no "
+			   "privileges, no supplementary groups)", (unsigned)in->sb.uid);
 	if (in->sb.netns)
-		rb_job_say(in->job, "build(), check() and package() run without network");
+		rb_job_say(in->job, "%s run without network",
+			   rb_pkgbuild_has_option(&in->pb, "network")
+				   ? "build(), check() and package()"
+				   : "prepare(), build(), check() and package()");
 	else
 		rb_job_say(in->job, "note: the build keeps network access: %s", in->sb.no_netns_why);
 	return 0;
@@ -565,6 +577,8 @@ static int commit(struct install *in, struct rb_err *err)
 static void cleanup(struct install *in)
 {
 	struct rb_err e = RB_ERR_INIT;
+	/* The build uid's processes go first, so none of them writes while its tree is removed. */
+	rb_sandbox_release(&in->sb);
 	if (in->log_fd >= 0)
 		close(in->log_fd);
 	if (in->work_outside && rb_fs_rm_rf(in->work, &e) != 0)

@@ -137,12 +137,23 @@ static int list_ids(struct rb_hive *hive, char ***ids, size_t *n, struct rb_err 
 			cap = cap ? cap * 2 : 16;
 			char **grown = realloc(*ids, cap * sizeof(**ids));
 			if (!grown)
-				abort();
+				break;
 			*ids = grown;
 		}
-		(*ids)[(*n)++] = strdup(de->d_name);
+		char *id = strdup(de->d_name);
+		if (!id)
+			break;
+		(*ids)[(*n)++] = id;
 	}
 	closedir(d);
+	if (de) { /* stopped early: out of memory (an error, never an abort) */
+		for (size_t i = 0; i < *n; i++)
+			free((*ids)[i]);
+		free(*ids);
+		*ids = NULL;
+		*n = 0;
+		return rb_err_set(err, RB_EINTERNAL, "out of memory listing '%s'", hive->paths.workers);
+	}
 	if (*n)
 		qsort(*ids, *n, sizeof(**ids), cmp_str);
 	return 0;

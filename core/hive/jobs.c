@@ -161,11 +161,33 @@ static void oom(void)
 	abort();
 }
 
-/* One event as SSE text (see rb_sse_write_event). */
-static struct job_event *event_new(uint64_t id, const char *event, const char *data, size_t len)
+/* What an event's data is; it decides how the text is made safe (see rb_sse.h). */
+enum ev_kind { EV_TEXT, EV_JSON, EV_TERMINAL_DONE, EV_TERMINAL_ERROR, EV_TERMINAL_CANCELLED };
+
+/* One event as SSE text. Only the EV_TERMINAL_* kinds can carry a terminal marker: in any
+ * other event a "[DONE]" or "[ERROR]" is defused by the writer, and bytes that are not UTF-8
+ * become U+FFFD. */
+static struct job_event *event_new(uint64_t id, const char *event, const char *data, size_t len,
+				   enum ev_kind kind)
 {
 	struct rb_buf b = RB_BUF_INIT;
-	rb_sse_write_event(&b, id, event, data, len);
+	switch (kind) {
+	case EV_TEXT:
+		rb_sse_write_event(&b, id, event, data, len);
+		break;
+	case EV_JSON:
+		rb_sse_write_json_event(&b, id, event, data, len);
+		break;
+	case EV_TERMINAL_DONE:
+		rb_sse_write_terminal(&b, id, RB_SSE_DONE, NULL);
+		break;
+	case EV_TERMINAL_ERROR:
+		rb_sse_write_terminal(&b, id, RB_SSE_ERROR, data);
+		break;
+	case EV_TERMINAL_CANCELLED:
+		rb_sse_write_terminal(&b, id, RB_SSE_CANCELLED, NULL);
+		break;
+	}
 	struct job_event *e = malloc(sizeof(*e) + b.len + 1);
 	if (!e)
 		oom();
@@ -179,11 +201,12 @@ static struct job_event *event_new(uint64_t id, const char *event, const char *d
 static void drop_events_locked(struct rb_job *job);
 
 /* Store one event and wake the streams. No event follows the terminal. */
-static void append_locked(struct rb_job *job, const char *event, const char *data, size_t len)
+static void append_locked(struct rb_job *job, const char *event, const char *data, size_t len,
+			  enum ev_kind kind)
 {
 	if (job->terminal_id)
 		return;
-	struct job_event *e = event_new(job->next_id++, event, data, len);
+	struct job_event *e = event_new(job->next_id++, event, data, len, kind);
 	if (job->nev == job->cap_ev) {
 		size_t cap = job->cap_ev ? job->cap_ev * 2 : 64;
 		struct job_event **p = realloc(job->ev, cap * sizeof(*p));
@@ -231,7 +254,7 @@ static void drop_events_locked(struct rb_job *job)
 
 	char text[96];
 	snprintf(text, sizeof(text), "... %" PRIu64 " earlier lines dropped ...", job->dropped);
-	struct job_event *m = event_new(marker_id, NULL, text, strlen(text));
+	struct job_event *m = event_new(marker_id, NULL, text, strlen(text), EV_TEXT);
 	job->ev[HEAD_KEEP] = m;
 	job->ev_bytes = bytes + m->len;
 }
@@ -246,7 +269,7 @@ static void emit_progress_locked(struct rb_job *job, const char *stage, uint64_t
 	json_object_object_add(o, "rate_bps",
 			       json_object_new_uint64(rate_bps > 0 ? (uint64_t)(rate_bps + 0.5) : 0));
 	const char *s = rb_json_compact(o);
-	append_locked(job, "progress", s, strlen(s));
+	append_locked(job, "progress", s, strlen(s), EV_JSON);
 	json_object_put(o);
 	snprintf(job->last_stage, sizeof(job->last_stage), "%s", stage);
 	job->last_progress_ms = rb_now_ms();
@@ -322,7 +345,7 @@ static void say_locked(struct rb_job *job, const char *text, size_t len)
 		if (i == len && start == len && len > 0)
 			break; /* text ending in "\n": no empty last line */
 		clean_line(text + start, i - start, &line);
-		append_locked(job, NULL, line.data, line.len);
+		append_locked(job, NULL, line.data, line.len, EV_TEXT);
 		start = i + 1;
 	}
 	rb_buf_release(&line);
@@ -387,7 +410,7 @@ void rb_job_data(struct rb_job *job, struct json_object *result)
 	const char *s = result ? rb_json_compact(result) : "null";
 	pthread_mutex_lock(&job->lock);
 	flush_progress_locked(job, true);
-	append_locked(job, "data", s, strlen(s));
+	append_locked(job, "data", s, strlen(s), EV_JSON);
 	pthread_mutex_unlock(&job->lock);
 	json_object_put(result);
 }
@@ -488,31 +511,31 @@ static bool finished(enum job_state s)
 static void finish_locked(struct rb_job *job, int rc, const struct rb_err *err)
 {
 	flush_progress_locked(job, true);
-	struct rb_buf term = RB_BUF_INIT;
 	if (atomic_load(&job->cancel) || rc == -RB_ECANCELLED) {
 		job->state = JOB_CANCELLED;
-		rb_buf_adds(&term, "[CANCELLED]");
+		append_locked(job, NULL, NULL, 0, EV_TERMINAL_CANCELLED);
 	} else if (rc == 0) {
 		job->state = JOB_DONE;
-		rb_buf_adds(&term, "[DONE]");
+		append_locked(job, NULL, NULL, 0, EV_TERMINAL_DONE);
 	} else {
 		job->state = JOB_FAILED;
+		/* The message may quote build output: one line, UTF-8 only (GET /v1/jobs lists it
+		 * as JSON). */
 		struct rb_buf msg = RB_BUF_INIT;
-		rb_buf_adds(&msg, err && err->msg[0] ? err->msg : "");
+		const char *m = err && err->msg[0] ? err->msg : "";
+		rb_utf8_sanitize(m, strlen(m), &msg);
 		if (!msg.len)
 			rb_buf_addf(&msg, "operation '%s' failed", job->op->name);
 		for (size_t i = 0; i < msg.len; i++) /* the terminal is one line */
 			if (msg.data[i] == '\n' || msg.data[i] == '\r')
 				msg.data[i] = ' ';
 		job->error = strdup(msg.data);
-		rb_buf_addf(&term, "[ERROR] %s", msg.data);
+		append_locked(job, NULL, msg.data, msg.len, EV_TERMINAL_ERROR);
 		rb_buf_release(&msg);
 	}
-	append_locked(job, NULL, term.data, term.len);
 	job->terminal_id = job->next_id - 1;
 	job->finished_ms = wall_ms();
 	job->finished_mono_ms = rb_now_ms();
-	rb_buf_release(&term);
 }
 
 static void log_finish(struct rb_job *job)

@@ -69,7 +69,11 @@ int main(int argc, char **argv)
 		rb_error("%s", err.msg);
 		return 2;
 	}
-	rb_staging_claim(&hive);
+	/* One hive per home, before anything reads or changes it (staging.h). */
+	if (rb_staging_claim(&hive, &err)) {
+		rb_error("%s", err.msg);
+		return 1;
+	}
 
 	/* Signals are taken by sigwait() below; every thread started from here inherits the mask. */
 	sigset_t sigs;
@@ -79,6 +83,9 @@ int main(int argc, char **argv)
 	sigaddset(&sigs, SIGHUP);
 	pthread_sigmask(SIG_BLOCK, &sigs, NULL);
 	signal(SIGPIPE, SIG_IGN);
+	/* Past a file size limit (ulimit -f) a write fails with EFBIG, reported by whatever wrote,
+	 * instead of the signal killing the hive. */
+	signal(SIGXFSZ, SIG_IGN);
 
 	rb_http_global_init();
 	hive.started_at = time(NULL);
@@ -95,6 +102,7 @@ int main(int argc, char **argv)
 		rb_error("%s", err.msg);
 		goto out;
 	}
+	rb_staging_note_port(hive.cfg.port);
 	if (write_port_file(&hive.cfg))
 		goto out;
 	rb_info("listening on http://%s:%u (hive '%s', cache '%s', catalog %s)", hive.cfg.bind,
@@ -114,6 +122,10 @@ int main(int argc, char **argv)
 	}
 	rc = 0;
 out:
+	/* A start that failed never stops workers it did not start (it started none: re-adopted
+	 * ones belong to the next hive that starts here). */
+	if (rc)
+		hive.cfg.keep_workers = true;
 	/* Jobs first: cancelling them ends their streams, so the server can stop promptly. */
 	rb_jobs_shutdown(&hive);
 	rb_server_stop(&hive);

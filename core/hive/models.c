@@ -4,6 +4,7 @@
  */
 #include "models.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -519,6 +520,34 @@ static int env_int(const char *name, int def, int min, int max)
 	return (int)x;
 }
 
+/* RBEE_MAX_MODEL_BYTES: bytes, or a number with K, M, G or T (binary units, "GiB" too). */
+static uint64_t max_model_bytes(void)
+{
+	const char *v = getenv("RBEE_MAX_MODEL_BYTES");
+	if (!v || !*v)
+		return RB_MODEL_MAX_BYTES_DEFAULT;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	unsigned shift = 0;
+	switch (*end == '\0' ? 0 : toupper((unsigned char)*end)) {
+	case 0: break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: shift = 64; break;
+	}
+	if (shift && shift < 64 && (!strcasecmp(end, "iB") || !strcasecmp(end, "B")))
+		end += strlen(end);
+	if (errno || *end || v[0] == '-' || x == 0 || shift >= 64 || x > (UINT64_MAX >> shift)) {
+		rb_warn("ignoring RBEE_MAX_MODEL_BYTES='%s': give a size such as 68719476736, 64G or "
+			"512MiB", v);
+		return RB_MODEL_MAX_BYTES_DEFAULT;
+	}
+	return (uint64_t)x << shift;
+}
+
 /* The GGUF names in a listing, for messages ("'a.gguf', 'b.gguf'"). */
 static void gguf_names(const struct rb_hf_listing *l, struct rb_buf *out)
 {
@@ -704,6 +733,14 @@ static int fetch_file(struct fetch *f, struct rb_download_result *res, struct rb
 {
 	struct stat st;
 	char a[32], b[32];
+	uint64_t max = max_model_bytes();
+	if (f->size > max) {
+		unlink(f->part);
+		return rb_err_set(err, RB_ETOOBIG, "the hub announces %s (%" PRIu64 " bytes) for '%s' "
+				  "of '%s', more than RBEE_MAX_MODEL_BYTES allows (%s); raise it to "
+				  "download this model", rb_human_bytes(f->size, a, sizeof(a)), f->size,
+				  f->remote, f->repo_id, rb_human_bytes(max, b, sizeof(b)));
+	}
 	const char *total = f->size ? rb_human_bytes(f->size, b, sizeof(b)) : "an unknown size";
 	if (stat(f->part, &st) == 0 && st.st_size > 0)
 		say(f->ev, "resuming '%s' at %s of %s", f->file, rb_human_bytes((uint64_t)st.st_size, a,
@@ -723,8 +760,15 @@ static int fetch_file(struct fetch *f, struct rb_download_result *res, struct rb
 		.sha256_from_etag = true,
 		.expect_size = f->size,
 		.on_note = on_note,
+		.max_size = max,
 	};
 	int rc = rb_download(&o, res, err);
+	if (rc == -RB_ETOOBIG)
+		return rb_err_set(err, RB_ETOOBIG, "downloading '%s' of '%s': the hub sends more than "
+				  "%s (%" PRIu64 " bytes), the most RBEE_MAX_MODEL_BYTES allows when the "
+				  "hub announces no size; stopped and removed the partial file (raise "
+				  "RBEE_MAX_MODEL_BYTES for a larger model)", f->remote, f->repo_id,
+				  rb_human_bytes(max, a, sizeof(a)), max);
 	if (rc == -RB_ENOTFOUND)
 		return rb_err_set(err, RB_ENOTFOUND, "model '%s' not found on %s: the hub has no "
 				  "'%s' in '%s' (HTTP 404)", f->id, f->hub.endpoint, f->remote,

@@ -30,6 +30,10 @@ struct rb_hive;
 
 #define RB_MODEL_PART_MAX 129 /* org, repo and file are plain ids of at most 128 characters */
 #define RB_MODEL_ID_MAX (3 * RB_MODEL_PART_MAX)
+/* RBEE_MAX_MODEL_BYTES when unset: the most a model download may take. A hub that announces
+ * more is refused before the transfer; one that announces nothing is stopped there. The
+ * Hugging Face hub stores at most 50 GB per file, so no file of it is refused. */
+#define RB_MODEL_MAX_BYTES_DEFAULT (64ull << 30)
 
 /* A model id split: "org/repo" or "org/repo:file". */
 struct rb_model_ref {

@@ -6,6 +6,7 @@
 #include "pkgbuild.h"
 
 #include <ctype.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,21 +15,22 @@
 
 /* --- string vectors --- */
 
-void rb_strv_push(struct rb_strv *sv, const char *s)
+int rb_strv_push(struct rb_strv *sv, const char *s)
 {
 	if (sv->n + 2 > sv->cap) {
 		size_t cap = sv->cap ? sv->cap * 2 : 8;
-		char **v = realloc(sv->v, cap * sizeof(*v));
+		char **v = cap < SIZE_MAX / sizeof(*v) ? realloc(sv->v, cap * sizeof(*v)) : NULL;
 		if (!v)
-			abort();
+			return -1;
 		sv->v = v;
 		sv->cap = cap;
 	}
 	char *copy = strdup(s);
 	if (!copy)
-		abort();
+		return -1;
 	sv->v[sv->n++] = copy;
 	sv->v[sv->n] = NULL;
+	return 0;
 }
 
 void rb_strv_release(struct rb_strv *sv)
@@ -40,10 +42,12 @@ void rb_strv_release(struct rb_strv *sv)
 	sv->n = sv->cap = 0;
 }
 
-static void strv_append(struct rb_strv *dst, const struct rb_strv *src)
+static int strv_append(struct rb_strv *dst, const struct rb_strv *src)
 {
 	for (size_t i = 0; i < src->n; i++)
-		rb_strv_push(dst, src->v[i]);
+		if (rb_strv_push(dst, src->v[i]))
+			return -1;
+	return 0;
 }
 
 /* --- variables assigned so far --- */
@@ -69,24 +73,32 @@ static struct var *var_find(struct vars *vs, const char *name, size_t len)
 	return NULL;
 }
 
-static struct var *var_get(struct vars *vs, const char *name)
+/* The variable `name`, added when new. NULL when out of memory or past RB_PKGBUILD_MAX_VARS
+ * (*too_many tells which). */
+static struct var *var_get(struct vars *vs, const char *name, bool *too_many)
 {
 	struct var *v = var_find(vs, name, strlen(name));
+	*too_many = false;
 	if (v)
 		return v;
+	if (vs->n >= RB_PKGBUILD_MAX_VARS) {
+		*too_many = true;
+		return NULL;
+	}
 	if (vs->n == vs->cap) {
 		size_t cap = vs->cap ? vs->cap * 2 : 32;
 		struct var *nv = realloc(vs->v, cap * sizeof(*nv));
 		if (!nv)
-			abort();
+			return NULL;
 		vs->v = nv;
 		vs->cap = cap;
 	}
+	char *copy = strdup(name);
+	if (!copy)
+		return NULL;
 	v = &vs->v[vs->n++];
 	memset(v, 0, sizeof(*v));
-	v->name = strdup(name);
-	if (!v->name)
-		abort();
+	v->name = copy;
 	return v;
 }
 
@@ -115,6 +127,10 @@ struct lexer {
 	char heredoc[4][64];
 	bool heredoc_strip[4];
 	int nheredoc;
+	/* The expansion budget: bytes produced by expansions and `+=` so far (see pkgbuild.h). */
+	size_t expanded;
+	/* Memory ran out while building a value: the parse fails (never an abort). */
+	bool oom;
 };
 
 static int peek(const struct lexer *lx, size_t ahead)
@@ -161,6 +177,28 @@ static int syntax_error(struct lexer *lx, int line, const char *what)
 	return rb_err_set(lx->err, RB_EINVAL, "PKGBUILD line %d: %s", line, what);
 }
 
+static int out_of_memory(struct lexer *lx)
+{
+	return rb_err_set(lx->err, RB_EINTERNAL, "PKGBUILD line %d: out of memory while reading it",
+			  lx->line);
+}
+
+/* Charge `n` bytes of expansion output to the budget; an error once it is spent. */
+static int charge(struct lexer *lx, size_t n)
+{
+	if (n <= RB_PKGBUILD_MAX_EXPANSION - lx->expanded && lx->expanded <= RB_PKGBUILD_MAX_EXPANSION) {
+		lx->expanded += n;
+		return 0;
+	}
+	lx->expanded = RB_PKGBUILD_MAX_EXPANSION + 1;
+	char what[200];
+	snprintf(what, sizeof(what),
+		 "variable expansions produce more than %u KiB (does a value expand itself, such as "
+		 "a=\"$a$a\"?); rbee refuses PKGBUILDs whose metadata grows this large",
+		 RB_PKGBUILD_MAX_EXPANSION >> 10);
+	return syntax_error(lx, lx->line, what);
+}
+
 /* --- expansion --- */
 
 /* A word being built; in array context a splicing expansion ends the current word. */
@@ -169,14 +207,31 @@ struct word {
 	bool exists;   /* quotes or text seen: "" is a word, nothing is not */
 	bool split;    /* array context: unquoted expansions split on blanks */
 	struct rb_strv *out;
+	struct lexer *lx; /* lx->oom is set when memory runs out */
 };
 
 static void word_push(struct word *w)
 {
-	if (w->exists)
-		rb_strv_push(w->out, w->buf.data);
+	if (w->exists && rb_strv_push(w->out, w->buf.data))
+		w->lx->oom = true;
 	rb_buf_reset(&w->buf);
 	w->exists = false;
+}
+
+static void word_addn(struct word *w, const char *s, size_t n)
+{
+	if (rb_buf_try_add(&w->buf, s, n))
+		w->lx->oom = true;
+}
+
+static void word_adds(struct word *w, const char *s)
+{
+	word_addn(w, s, strlen(s));
+}
+
+static void word_addch(struct word *w, char c)
+{
+	word_addn(w, &c, 1);
 }
 
 /* Add the values of an expansion: joined by spaces, or one word each when splicing. */
@@ -187,9 +242,9 @@ static void word_add_values(struct word *w, const struct rb_strv *vals, bool spl
 			if (splice)
 				word_push(w);
 			else
-				rb_buf_addch(&w->buf, ' ');
+				word_addch(w, ' ');
 		}
-		rb_buf_adds(&w->buf, vals->v[i]);
+		word_adds(w, vals->v[i]);
 		w->exists = true;
 	}
 }
@@ -198,7 +253,7 @@ static void word_add_values(struct word *w, const struct rb_strv *vals, bool spl
 static void word_add_unquoted(struct word *w, const char *val)
 {
 	if (!w->split) {
-		rb_buf_adds(&w->buf, val);
+		word_adds(w, val);
 		w->exists = w->exists || *val;
 		return;
 	}
@@ -207,7 +262,7 @@ static void word_add_unquoted(struct word *w, const char *val)
 			word_push(w);
 			continue;
 		}
-		rb_buf_addch(&w->buf, *p);
+		word_addch(w, *p);
 		w->exists = true;
 	}
 }
@@ -216,7 +271,7 @@ static void word_add_unquoted(struct word *w, const char *val)
 static void word_add_value(struct word *w, const char *val, bool quoted)
 {
 	if (quoted) {
-		rb_buf_adds(&w->buf, val);
+		word_adds(w, val);
 		w->exists = true;
 	} else {
 		word_add_unquoted(w, val);
@@ -284,10 +339,17 @@ static int expand_braced(struct lexer *lx, struct word *w, bool quoted)
 	if (!v)
 		return 0;
 	if (all) {
+		/* Each element costs at least a byte, so ("${a[@]}" "${a[@]}") cannot double for free. */
+		for (size_t i = 0; i < v->vals.n; i++)
+			if (charge(lx, strlen(v->vals.v[i]) + 1))
+				return -RB_EINVAL;
 		word_add_values(w, &v->vals, w->split);
 		return 0;
 	}
-	word_add_value(w, (size_t)index < v->vals.n ? v->vals.v[index] : "", quoted);
+	const char *val = (size_t)index < v->vals.n ? v->vals.v[index] : "";
+	if (charge(lx, strlen(val) + 1))
+		return -RB_EINVAL;
+	word_add_value(w, val, quoted);
 	return 0;
 }
 
@@ -327,7 +389,7 @@ static int expand(struct lexer *lx, struct word *w, bool quoted)
 			advance(lx, 2);
 			return 0;
 		}
-		rb_buf_addch(&w->buf, '$'); /* a lone '$' is literal */
+		word_addch(w, '$'); /* a lone '$' is literal */
 		w->exists = true;
 		advance(lx, 1);
 		return 0;
@@ -339,7 +401,10 @@ static int expand(struct lexer *lx, struct word *w, bool quoted)
 	struct var *v = lookup(lx, lx->s + start, end - start);
 	if (!v)
 		return 0;
-	word_add_value(w, v->vals.n ? v->vals.v[0] : "", quoted);
+	const char *val = v->vals.n ? v->vals.v[0] : "";
+	if (charge(lx, strlen(val) + 1))
+		return -RB_EINVAL;
+	word_add_value(w, val, quoted);
 	return 0;
 }
 
@@ -348,7 +413,7 @@ static int read_single_quoted(struct lexer *lx, struct word *w)
 	int line = lx->line;
 	advance(lx, 1);
 	while (lx->pos < lx->len && lx->s[lx->pos] != '\'') {
-		rb_buf_addch(&w->buf, lx->s[lx->pos]);
+		word_addch(w, lx->s[lx->pos]);
 		advance(lx, 1);
 	}
 	if (lx->pos >= lx->len)
@@ -378,11 +443,11 @@ static int read_double_quoted(struct lexer *lx, struct word *w)
 				continue;
 			}
 			if (n == '$' || n == '`' || n == '"' || n == '\\') {
-				rb_buf_addch(&w->buf, (char)n);
+				word_addch(w, (char)n);
 				advance(lx, 2);
 				continue;
 			}
-			rb_buf_addch(&w->buf, '\\');
+			word_addch(w, '\\');
 			advance(lx, 1);
 			continue;
 		}
@@ -401,7 +466,7 @@ static int read_double_quoted(struct lexer *lx, struct word *w)
 				return rc;
 			continue;
 		}
-		rb_buf_addch(&w->buf, (char)c);
+		word_addch(w, (char)c);
 		advance(lx, 1);
 	}
 }
@@ -430,17 +495,19 @@ static int read_word(struct lexer *lx, struct word *w)
 		} else if (c == '\\') {
 			int n = peek(lx, 1);
 			if (n != '\n' && n >= 0) {
-				rb_buf_addch(&w->buf, (char)n);
+				word_addch(w, (char)n);
 				w->exists = true;
 			}
 			advance(lx, n >= 0 ? 2 : 1);
 		} else {
-			rb_buf_addch(&w->buf, (char)c);
+			word_addch(w, (char)c);
 			w->exists = true;
 			advance(lx, 1);
 		}
 		if (rc)
 			return rc;
+		if (lx->oom)
+			return out_of_memory(lx);
 	}
 	return 0;
 }
@@ -472,7 +539,7 @@ static int read_array(struct lexer *lx, struct rb_strv *out)
 {
 	int line = lx->line;
 	advance(lx, 1);
-	struct word w = { RB_BUF_INIT, false, true, out };
+	struct word w = { RB_BUF_INIT, false, true, out, lx };
 	int rc = 0;
 	for (;;) {
 		skip_blanks(lx);
@@ -503,6 +570,10 @@ static int read_array(struct lexer *lx, struct rb_strv *out)
 		if (rc)
 			break;
 		word_push(&w);
+		if (lx->oom) {
+			rc = out_of_memory(lx);
+			break;
+		}
 	}
 	rb_buf_release(&w.buf);
 	return rc;
@@ -519,36 +590,62 @@ static int assign(struct lexer *lx, const char *name, bool append)
 	if (is_array) {
 		rc = read_array(lx, &vals);
 	} else {
-		struct word w = { RB_BUF_INIT, true, false, &vals };
+		struct word w = { RB_BUF_INIT, true, false, &vals, lx };
 		rc = read_word(lx, &w);
 		if (!rc)
 			word_push(&w);
 		rb_buf_release(&w.buf);
+		if (!rc && lx->oom)
+			rc = out_of_memory(lx);
 	}
 	if (rc) {
 		rb_strv_release(&vals);
 		return rc;
 	}
-	struct var *v = var_get(&lx->vars, name);
+	bool too_many;
+	struct var *v = var_get(&lx->vars, name, &too_many);
+	if (!v) {
+		rb_strv_release(&vals);
+		if (!too_many)
+			return out_of_memory(lx);
+		char what[160];
+		snprintf(what, sizeof(what), "more than %d variables are assigned; rbee refuses "
+			 "PKGBUILDs this large", RB_PKGBUILD_MAX_VARS);
+		return syntax_error(lx, line, what);
+	}
 	if (lx->bad[0] || (append && v->bad)) {
 		if (!lx->bad[0])
 			snprintf(lx->bad, sizeof(lx->bad), "%s", v->bad);
+		char *bad = strdup(lx->bad);
+		if (!bad) {
+			rb_strv_release(&vals);
+			return out_of_memory(lx);
+		}
 		free(v->bad);
-		v->bad = strdup(lx->bad);
-		if (!v->bad)
-			abort();
+		v->bad = bad;
 	} else if (append) {
 		if (!is_array && !v->is_array && v->vals.n) {
-			/* scalar += scalar concatenates */
+			/* scalar += scalar concatenates: the copy is charged to the budget, so a long
+			 * run of a+=x lines cannot turn into quadratic copying */
 			struct rb_buf cat = RB_BUF_INIT;
-			rb_buf_adds(&cat, v->vals.v[0]);
-			rb_buf_adds(&cat, vals.v[0]);
-			rb_strv_release(&v->vals);
-			rb_strv_push(&v->vals, cat.data);
+			rc = charge(lx, strlen(v->vals.v[0]) + strlen(vals.v[0]));
+			if (!rc && (rb_buf_try_add(&cat, v->vals.v[0], strlen(v->vals.v[0])) ||
+				    rb_buf_try_add(&cat, vals.v[0], strlen(vals.v[0]))))
+				rc = out_of_memory(lx);
+			if (!rc) {
+				rb_strv_release(&v->vals);
+				if (rb_strv_push(&v->vals, cat.data))
+					rc = out_of_memory(lx);
+			}
 			rb_buf_release(&cat);
 		} else {
-			strv_append(&v->vals, &vals);
+			if (strv_append(&v->vals, &vals))
+				rc = out_of_memory(lx);
 			v->is_array = v->is_array || is_array;
+		}
+		if (rc) {
+			rb_strv_release(&vals);
+			return rc;
 		}
 	} else {
 		free(v->bad);
@@ -564,8 +661,6 @@ static int assign(struct lexer *lx, const char *name, bool append)
 }
 
 /* --- function bodies: skipped unread, honouring quotes, comments and heredocs --- */
-
-static int skip_shell(struct lexer *lx, char close);
 
 static void queue_heredoc(struct lexer *lx)
 {
@@ -623,57 +718,60 @@ static int skip_quoted_simple(struct lexer *lx, char q, bool escapes)
 	return 0;
 }
 
-static int skip_double_quoted(struct lexer *lx)
-{
-	int line = lx->line;
-	advance(lx, 1);
-	while (lx->pos < lx->len) {
-		int c = peek(lx, 0);
-		if (c == '"') {
-			advance(lx, 1);
-			return 0;
-		}
-		if (c == '\\') {
-			advance(lx, 2);
-		} else if (c == '$' && peek(lx, 1) == '(') {
-			advance(lx, 2);
-			int rc = skip_shell(lx, ')');
-			if (rc)
-				return rc;
-		} else if (c == '`') {
-			int rc = skip_quoted_simple(lx, '`', true);
-			if (rc)
-				return rc;
-		} else {
-			advance(lx, 1);
-		}
-	}
-	return syntax_error(lx, line, "unterminated double quote");
-}
+/* One level of nesting while skipping a function body: shell text closed by `close` ('}' or
+ * ')'), or a double-quoted string (close == '"'). */
+struct skip_level {
+	char close;
+	int depth; /* unquoted `open` characters seen and not yet closed at this level */
+	int line;  /* where it opened, for messages */
+};
 
-/* Skip shell text up to the `close` ('}' or ')') that balances at depth 0, consuming it. */
+/*
+ * Skip shell text up to the `close` ('}' or ')') that balances at depth 0, consuming it. The
+ * nesting of $(...), ${...} and "..." is kept on an explicit stack of at most
+ * RB_PKGBUILD_MAX_DEPTH levels, so no input can exhaust the thread's stack; deeper nesting is
+ * refused naming the line.
+ */
 static int skip_shell(struct lexer *lx, char close)
 {
-	int line = lx->line, depth = 0;
-	char open = close == '}' ? '{' : '(';
+	struct skip_level stack[RB_PKGBUILD_MAX_DEPTH];
+	int top = 0;
+	stack[0] = (struct skip_level){ close, 0, lx->line };
 	bool word_start = true;
 	while (lx->pos < lx->len) {
+		struct skip_level *lv = &stack[top];
 		int c = peek(lx, 0), rc = 0;
 		bool next_start = false;
-		if (c == '\\') {
+		char push = 0;
+		if (lv->close == '"') {
+			/* inside double quotes: only \, $(, ` and the closing quote matter */
+			if (c == '"') {
+				advance(lx, 1);
+				top--;
+			} else if (c == '\\') {
+				advance(lx, 2);
+			} else if (c == '$' && peek(lx, 1) == '(') {
+				advance(lx, 2);
+				push = ')';
+			} else if (c == '`') {
+				rc = skip_quoted_simple(lx, '`', true);
+			} else {
+				advance(lx, 1);
+			}
+		} else if (c == '\\') {
 			advance(lx, 2);
 		} else if (c == '\'') {
 			rc = skip_quoted_simple(lx, '\'', false);
 		} else if (c == '"') {
-			rc = skip_double_quoted(lx);
+			advance(lx, 1);
+			push = '"';
 		} else if (c == '`') {
 			rc = skip_quoted_simple(lx, '`', true);
 		} else if (c == '#' && word_start) {
 			skip_comment(lx);
 		} else if (c == '$' && (peek(lx, 1) == '(' || peek(lx, 1) == '{')) {
-			char inner = peek(lx, 1) == '(' ? ')' : '}';
+			push = peek(lx, 1) == '(' ? ')' : '}';
 			advance(lx, 2);
-			rc = skip_shell(lx, inner);
 		} else if (c == '$' && peek(lx, 1) == '\'') {
 			advance(lx, 1);
 			rc = skip_quoted_simple(lx, '\'', true);
@@ -686,24 +784,42 @@ static int skip_shell(struct lexer *lx, char close)
 				skip_heredocs(lx);
 			next_start = true;
 		} else {
+			char open = lv->close == '}' ? '{' : '(';
 			if (c == open) {
-				depth++;
-			} else if (c == close) {
-				if (depth == 0) {
+				lv->depth++;
+			} else if (c == lv->close) {
+				if (lv->depth == 0) {
 					advance(lx, 1);
-					return 0;
+					if (top == 0)
+						return 0;
+					top--;
+					word_start = false;
+					continue;
 				}
-				depth--;
+				lv->depth--;
 			}
 			next_start = strchr(" \t;&|(){}", c) != NULL;
 			advance(lx, 1);
 		}
 		if (rc)
 			return rc;
+		if (push) {
+			if (top + 1 >= RB_PKGBUILD_MAX_DEPTH) {
+				char what[160];
+				snprintf(what, sizeof(what), "a function body nests $(...), ${...} and quotes "
+					 "more than %d levels deep; rbee refuses it", RB_PKGBUILD_MAX_DEPTH);
+				return syntax_error(lx, lx->line, what);
+			}
+			stack[++top] = (struct skip_level){ push, 0, lx->line };
+			next_start = push != '"';
+		}
 		word_start = next_start;
 	}
-	return syntax_error(lx, line, close == '}' ? "function body is not closed with '}'"
-						   : "'(' is not closed with ')'");
+	const struct skip_level *lv = &stack[top];
+	return syntax_error(lx, lv->line, lv->close == '"' ? "unterminated double quote"
+					  : lv->close == '}' && top == 0 ? "function body is not closed with '}'"
+					  : lv->close == '}' ? "'${' is not closed with '}'"
+							     : "'(' is not closed with ')'");
 }
 
 static void note_function(struct lexer *lx, const char *name)
@@ -776,9 +892,8 @@ static int refuse_statement(struct lexer *lx, const char *word)
 	return syntax_error(lx, lx->line, what);
 }
 
-static int statement(struct lexer *lx);
-
-/* `name=value` or `name+=value` (pos at '=' or '+'), then any further ones on the line. */
+/* `name=value` or `name+=value` (pos at '=' or '+'). Further assignments on the line (a=1 b=2)
+ * are left for the caller's loop: nothing here recurses, whatever the line holds. */
 static int assignment(struct lexer *lx, const char *name)
 {
 	bool append = peek(lx, 0) == '+';
@@ -787,14 +902,16 @@ static int assignment(struct lexer *lx, const char *name)
 	bool more;
 	if (!rc)
 		rc = end_of_statement(lx, &more);
-	return rc || !more ? rc : statement(lx);
+	return rc;
 }
 
-/* One top-level statement starting at a name-ish word. */
+/* One top-level statement starting at a name-ish word ("export"/"readonly" prefixes loop). */
 static int statement(struct lexer *lx)
 {
 	char word[128];
-	size_t n = 0;
+	size_t n;
+next:
+	n = 0;
 	/* A variable name first (so "a+=" is an assignment), then the wider function-name set. */
 	while (is_name_char(peek(lx, 0)) && n + 1 < sizeof(word)) {
 		word[n++] = (char)peek(lx, 0);
@@ -829,7 +946,9 @@ static int statement(struct lexer *lx)
 	}
 	if (!strcmp(word, "export") || !strcmp(word, "readonly")) {
 		skip_blanks(lx);
-		return is_name_start(peek(lx, 0)) ? statement(lx) : refuse_statement(lx, word);
+		if (!is_name_start(peek(lx, 0)))
+			return refuse_statement(lx, word);
+		goto next;
 	}
 	skip_blanks(lx);
 	if (peek(lx, 0) == '(') {
@@ -905,7 +1024,7 @@ static int field_scalar(struct extract *ex, const char *name, bool required, cha
 				  !strcmp(name, "pkgname") ? " (split packages are not supported)" : "");
 	*out = strdup(v->vals.v[0]);
 	if (!*out)
-		abort();
+		return rb_err_set(ex->err, RB_EINTERNAL, "out of memory reading the PKGBUILD");
 	return 0;
 }
 
@@ -917,8 +1036,8 @@ static int field_array(struct extract *ex, const char *name, bool arch_variant,
 	int rc = field_var(ex, name, &v);
 	if (rc)
 		return rc;
-	if (v)
-		strv_append(out, &v->vals);
+	if (v && strv_append(out, &v->vals))
+		return rb_err_set(ex->err, RB_EINTERNAL, "out of memory reading the PKGBUILD");
 	if (!arch_variant)
 		return 0;
 	char vname[96];
@@ -926,8 +1045,8 @@ static int field_array(struct extract *ex, const char *name, bool arch_variant,
 	rc = field_var(ex, vname, &v);
 	if (rc)
 		return rc;
-	if (v)
-		strv_append(out, &v->vals);
+	if (v && strv_append(out, &v->vals))
+		return rb_err_set(ex->err, RB_EINTERNAL, "out of memory reading the PKGBUILD");
 	return 0;
 }
 
@@ -1018,6 +1137,7 @@ static int extract_fields(struct lexer *lx, const char *carch, struct rb_pkgbuil
 	    (rc = field_array(&ex, "source", true, &pb->source)) ||
 	    (rc = field_array(&ex, "sha256sums", true, &pb->sha256sums)) ||
 	    (rc = field_array(&ex, "noextract", false, &pb->noextract)) ||
+	    (rc = field_array(&ex, "rbee_options", false, &pb->rbee_options)) ||
 	    (rc = check_values(&ex, pb)) || (rc = check_counts(&ex, carch)))
 		return rc;
 	return 0;
@@ -1033,8 +1153,11 @@ int rb_pkgbuild_parse(const char *text, size_t len, const char *carch, struct rb
 	if (memchr(text, '\0', len))
 		return rb_err_set(err, RB_EINVAL, "PKGBUILD holds a NUL byte: not a text file");
 	struct lexer lx = { .s = text, .len = len, .line = 1, .err = err };
-	rb_strv_push(&var_get(&lx.vars, "CARCH")->vals, carch);
-	int rc = lex_all(&lx);
+	bool too_many;
+	struct var *cv = var_get(&lx.vars, "CARCH", &too_many);
+	int rc = !cv || rb_strv_push(&cv->vals, carch) ? out_of_memory(&lx) : 0;
+	if (!rc)
+		rc = lex_all(&lx);
 	if (!rc)
 		rc = extract_fields(&lx, carch, pb, err);
 	if (!rc)
@@ -1052,10 +1175,19 @@ void rb_pkgbuild_release(struct rb_pkgbuild *pb)
 	free(pb->pkgdesc);
 	free(pb->url);
 	struct rb_strv *arrays[] = { &pb->arch, &pb->license, &pb->depends, &pb->makedepends,
-				     &pb->source, &pb->sha256sums, &pb->noextract };
+				     &pb->source, &pb->sha256sums, &pb->noextract,
+				     &pb->rbee_options };
 	for (size_t i = 0; i < sizeof(arrays) / sizeof(arrays[0]); i++)
 		rb_strv_release(arrays[i]);
 	memset(pb, 0, sizeof(*pb));
+}
+
+bool rb_pkgbuild_has_option(const struct rb_pkgbuild *pb, const char *opt)
+{
+	for (size_t i = 0; i < pb->rbee_options.n; i++)
+		if (!strcmp(pb->rbee_options.v[i], opt))
+			return true;
+	return false;
 }
 
 bool rb_pkgbuild_supports_arch(const struct rb_pkgbuild *pb, const char *carch)

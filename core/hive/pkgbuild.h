@@ -10,6 +10,13 @@
  * refused with the line number - or, when it only feeds a variable rbee never reads, remembered
  * and reported only if a field rbee reads depends on it.
  *
+ * The reader never recurses on input and works within budgets, so no PKGBUILD can crash, hang
+ * or exhaust the hive: function bodies may nest $(...), ${...} and quotes at most
+ * RB_PKGBUILD_MAX_DEPTH levels; all variable expansions (and scalar `+=` copies) together may
+ * produce at most RB_PKGBUILD_MAX_EXPANSION bytes (each array element costs at least one); at
+ * most RB_PKGBUILD_MAX_VARS variables may be assigned. Past a budget the parse fails with
+ * RB_EINVAL naming the line; running out of memory fails with RB_EINTERNAL (never abort()).
+ *
  * Arch-specific arrays follow makepkg: for CARCH=x86_64, `source_x86_64` is appended to
  * `source`, `sha256sums_x86_64` to `sha256sums`, and likewise for depends and makedepends.
  */
@@ -21,13 +28,18 @@
 
 #include "rb_err.h"
 
+#define RB_PKGBUILD_MAX_DEPTH 64
+#define RB_PKGBUILD_MAX_EXPANSION (1u << 20)
+#define RB_PKGBUILD_MAX_VARS 1024
+
 /* A growable NULL-terminated array of malloc'd strings. */
 struct rb_strv {
 	char **v; /* v[n] == NULL once anything was pushed */
 	size_t n, cap;
 };
 #define RB_STRV_INIT { NULL, 0, 0 }
-void rb_strv_push(struct rb_strv *sv, const char *s);
+/* Append a copy of s: 0, or -1 when out of memory (sv unchanged). */
+int rb_strv_push(struct rb_strv *sv, const char *s);
 void rb_strv_release(struct rb_strv *sv);
 
 /* The build functions a PKGBUILD may define, in the order they run. */
@@ -43,6 +55,7 @@ struct rb_pkgbuild {
 	struct rb_strv arch, license, depends, makedepends;
 	struct rb_strv source, sha256sums; /* common + _<CARCH> entries, parallel arrays */
 	struct rb_strv noextract;
+	struct rb_strv rbee_options;       /* rbee's own: "network" lets prepare() reach the network */
 	unsigned functions;                /* enum rb_pkg_fn bits of the functions defined */
 	char carch[32];                    /* the CARCH it was read for */
 };
@@ -57,6 +70,9 @@ struct rb_pkgbuild {
 int rb_pkgbuild_parse(const char *text, size_t len, const char *carch, struct rb_pkgbuild *pb,
 		      struct rb_err *err);
 void rb_pkgbuild_release(struct rb_pkgbuild *pb);
+
+/* True when the PKGBUILD's `rbee_options` array lists `opt` (e.g. "network"). */
+bool rb_pkgbuild_has_option(const struct rb_pkgbuild *pb, const char *opt);
 
 /* True when `arch` lists carch or "any". */
 bool rb_pkgbuild_supports_arch(const struct rb_pkgbuild *pb, const char *carch);

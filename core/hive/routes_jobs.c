@@ -5,8 +5,9 @@
  * A stream is an MHD callback response. libmicrohttpd runs one thread per connection, so the
  * callback may block: it waits on the job's condition variable for the next events, sends a
  * keep-alive comment after STREAM_KEEPALIVE_MS of silence, and ends the response right after
- * the terminal event. A client that goes away is noticed at the next write; MHD then calls
- * stream_free, which drops the stream's reference to the job.
+ * the terminal event. It waits in slices of STREAM_SLICE_MS and looks at the socket between
+ * them, so a client that goes away (or a server that stops) ends the stream within a slice;
+ * MHD then calls stream_free, which drops the stream's reference to the job.
  */
 #include "routes.h"
 
@@ -21,9 +22,11 @@
 #include "jobs.h"
 #include "rb_buf.h"
 #include "rb_json.h"
+#include "rb_proc.h"
 #include "rb_sse.h"
 
 #define STREAM_KEEPALIVE_MS 15000
+#define STREAM_SLICE_MS 250
 
 /* Job streams whose response MHD has not released yet (see rb_route_job_streams_drain). */
 static atomic_int open_streams;
@@ -34,6 +37,8 @@ struct stream {
 	struct rb_buf out;  /* SSE text not yet handed to MHD */
 	size_t sent;        /* bytes of `out` already handed over */
 	bool ended;         /* the terminal event is in `out` */
+	int sock;           /* the connection's socket, to notice the client leaving */
+	long long quiet_since_ms; /* when something was last handed over */
 };
 
 enum MHD_Result rb_route_jobs_submit(struct rb_request *req)
@@ -81,11 +86,16 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		rb_buf_reset(&st->out);
 		st->sent = 0;
-		size_t n = rb_job_read_events(st->job, &st->cursor, RB_STREAM_CHUNK, STREAM_KEEPALIVE_MS,
+		size_t n = rb_job_read_events(st->job, &st->cursor, RB_STREAM_CHUNK, STREAM_SLICE_MS,
 					      &st->out, &st->ended);
-		if (n == 0 && !st->ended)
+		if (n || st->ended)
+			continue; /* hand it over, or end once it has been */
+		if (rb_socket_gone(st->sock))
+			return MHD_CONTENT_READER_END_WITH_ERROR;
+		if (rb_now_ms() - st->quiet_since_ms >= STREAM_KEEPALIVE_MS)
 			rb_sse_write_comment(&st->out, "keep-alive");
 	}
+	st->quiet_since_ms = rb_now_ms();
 	size_t n = st->out.len - st->sent;
 	if (n > max)
 		n = max;
@@ -147,6 +157,8 @@ enum MHD_Result rb_route_job_stream(struct rb_request *req)
 	atomic_fetch_add(&open_streams, 1);
 	st->job = job;
 	st->cursor = cursor;
+	st->sock = rb_request_socket(req);
+	st->quiet_since_ms = rb_now_ms();
 	rb_buf_init(&st->out);
 	/* A first comment gets the headers out at once, even for a job still queued. */
 	rb_buf_addf(&st->out, ": %s\n\n", rb_job_id(job));

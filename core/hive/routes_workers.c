@@ -5,13 +5,14 @@
  * The two streams are MHD callback responses that block in their connection's own thread
  * (libmicrohttpd runs one per connection). Both wait in short slices and look at the socket
  * between them, so a client that left, or a server that is stopping (MHD shuts the sockets
- * down), ends the stream within a slice even when there is nothing to send.
+ * down), ends the stream within a slice even when there is nothing to send. What a stream holds
+ * is bounded: it reads the log RB_STREAM_CHUNK at a time as the client takes it, and an
+ * unfinished line at most FOLLOW_LINE_MAX. A plain tail is sent from the file as it goes.
  */
 #include "routes.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +35,9 @@
 #define TAIL_DEFAULT 100
 #define TAIL_MAX 100000
 #define TAIL_MAX_BYTES (16u << 20)
+/* follow: a log line longer than this goes out in pieces of this size, so a worker printing
+ * without newlines cannot make the stream buffer grow (or rescan) without bound. */
+#define FOLLOW_LINE_MAX (64u << 10)
 
 /* ---- shared stream plumbing -------------------------------------------------------------- */
 
@@ -53,31 +57,15 @@ struct stream {
 	unsigned long beats;
 };
 
-static int connection_socket(struct MHD_Connection *conn)
-{
-	const union MHD_ConnectionInfo *ci =
-		MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CONNECTION_FD);
-	return ci ? ci->connect_fd : -1;
-}
-
-/* The peer hung up or the server shut the socket down. */
-static bool socket_gone(int sock)
-{
-	if (sock < 0)
-		return false;
-	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
-	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
-}
-
 /* Sleep up to ms in slices; false when the connection went away meanwhile. */
 static bool wait_connected(struct stream *st, int ms)
 {
 	for (int waited = 0; waited < ms; waited += SLICE_MS) {
-		if (socket_gone(st->sock))
+		if (rb_socket_gone(st->sock))
 			return false;
 		usleep((useconds_t)(ms - waited < SLICE_MS ? ms - waited : SLICE_MS) * 1000);
 	}
-	return !socket_gone(st->sock);
+	return !rb_socket_gone(st->sock);
 }
 
 static void stream_free(void *cls)
@@ -94,7 +82,7 @@ static struct stream *stream_new(struct rb_request *req)
 	if (!st)
 		return NULL;
 	st->hive = req->hive;
-	st->sock = connection_socket(req->conn);
+	st->sock = rb_request_socket(req);
 	rb_buf_init(&st->out);
 	rb_buf_init(&st->partial);
 	st->last_sent_ms = rb_now_ms();
@@ -164,7 +152,7 @@ static void heartbeat_fill(struct stream *st)
 	}
 	struct json_object *o = heartbeat_json(st->hive);
 	const char *s = rb_json_compact(o);
-	rb_sse_write_event(&st->out, 0, "heartbeat", s, strlen(s));
+	rb_sse_write_json_event(&st->out, 0, "heartbeat", s, strlen(s));
 	json_object_put(o);
 }
 
@@ -186,16 +174,22 @@ enum MHD_Result rb_route_heartbeats(struct rb_request *req)
 
 /* ---- GET /v1/workers/{id}/logs ----------------------------------------------------------- */
 
-/* The last `lines` lines of the file (at most TAIL_MAX_BYTES), and the file size read to. */
-static int read_tail(const char *path, long lines, struct rb_buf *out, off_t *end,
-		     struct rb_err *err)
+/* Open the log and find where its last `lines` lines start (at most TAIL_MAX_BYTES before its
+ * end): *start, and *end the size it had. Returns the open descriptor, or -1 and *err. */
+static int open_tail(const char *path, long lines, off_t *start, off_t *end, struct rb_err *err)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return rb_err_set(err, errno == ENOENT ? RB_ENOTFOUND : RB_EIO,
-				  "cannot read log '%s': %s", path, strerror(errno));
+	if (fd < 0) {
+		rb_err_set(err, errno == ENOENT ? RB_ENOTFOUND : RB_EIO, "cannot read log '%s': %s",
+			   path, strerror(errno));
+		return -1;
+	}
 	struct stat sb;
-	fstat(fd, &sb);
+	if (fstat(fd, &sb) != 0 || !S_ISREG(sb.st_mode)) {
+		close(fd);
+		rb_err_set(err, RB_EIO, "cannot read log '%s': not a regular file", path);
+		return -1;
+	}
 	*end = sb.st_size;
 	off_t pos = sb.st_size;
 	long found = 0;
@@ -216,29 +210,24 @@ static int read_tail(const char *path, long lines, struct rb_buf *out, off_t *en
 				break;
 			}
 	}
-	size_t len = (size_t)(sb.st_size - pos);
-	rb_buf_grow(out, len);
-	ssize_t got = pread(fd, out->data + out->len, len, pos);
-	close(fd);
-	if (got > 0) {
-		out->len += (size_t)got;
-		out->data[out->len] = '\0';
-	}
-	return 0;
+	*start = lines ? pos : sb.st_size;
+	return fd;
 }
 
-/* Emit complete lines of `text` as data events; keep an unfinished last line for later. */
+/* Emit complete lines of `text` as data events; keep an unfinished last line for later, up to
+ * FOLLOW_LINE_MAX (a longer one goes out in pieces). Each byte is looked at once. */
 static void emit_lines(struct stream *st, const char *text, size_t len)
 {
-	rb_buf_add(&st->partial, text, len);
 	size_t start = 0;
-	for (size_t i = 0; i < st->partial.len; i++)
-		if (st->partial.data[i] == '\n') {
-			rb_sse_write_event(&st->out, 0, NULL, st->partial.data + start, i - start);
-			start = i + 1;
-		}
-	memmove(st->partial.data, st->partial.data + start, st->partial.len - start);
-	rb_buf_truncate(&st->partial, st->partial.len - start);
+	for (size_t i = 0; i < len; i++) {
+		if (text[i] != '\n' && st->partial.len + (i - start) < FOLLOW_LINE_MAX)
+			continue;
+		rb_buf_add(&st->partial, text + start, i - start);
+		rb_sse_write_event(&st->out, 0, NULL, st->partial.data, st->partial.len);
+		rb_buf_reset(&st->partial);
+		start = text[i] == '\n' ? i + 1 : i;
+	}
+	rb_buf_add(&st->partial, text + start, len - start);
 }
 
 /* Whether the worker still runs, and if not, why it is over. */
@@ -270,8 +259,9 @@ static bool read_more(struct stream *st)
 			st->offset = 0;
 		char buf[RB_STREAM_CHUNK];
 		ssize_t n;
-		while (st->out.len < RB_STREAM_CHUNK &&
-		       (n = pread(fd, buf, sizeof(buf), st->offset)) > 0) {
+		/* One chunk per call: what a stream holds stays bounded however fast the log grows,
+		 * and the caller looks at the socket between calls. */
+		if ((n = pread(fd, buf, sizeof(buf), st->offset)) > 0) {
 			emit_lines(st, buf, (size_t)n);
 			st->offset += n;
 			any = true;
@@ -287,10 +277,13 @@ static void follow_fill(struct stream *st)
 		char why[320];
 		/* Look at the worker before the file, so its last words are read before the end. */
 		bool running = worker_running(st, why, sizeof(why));
-		if (read_more(st) && st->out.len) {
+		bool more = read_more(st);
+		if (st->out.len) {
 			st->last_sent_ms = rb_now_ms();
 			return;
 		}
+		if (more && !rb_socket_gone(st->sock))
+			continue; /* a chunk without a whole line: read on */
 		if (!running) {
 			if (st->partial.len)
 				rb_sse_write_event(&st->out, 0, NULL, st->partial.data, st->partial.len);
@@ -341,32 +334,24 @@ enum MHD_Result rb_route_worker_logs(struct rb_request *req)
 							      &err))
 		return rb_reply_err(req, &err);
 	snprintf(path, sizeof(path), "%s/%s.log", req->hive->paths.logs, id);
-	struct rb_buf text = RB_BUF_INIT;
-	off_t end = 0;
-	if (read_tail(path, lines, &text, &end, &err)) {
-		rb_buf_release(&text);
+	off_t start = 0, end = 0;
+	int fd = open_tail(path, lines, &start, &end, &err);
+	if (fd < 0) {
 		if (err.code == RB_ENOTFOUND)
 			return rb_reply_errf(req, RB_ENOTFOUND, "no log for worker '%s' on this hive "
 					     "(see 'rbee worker process list')", id);
 		return rb_reply_err(req, &err);
 	}
-	if (!follow || !strcmp(follow, "0") || !strcmp(follow, "false")) {
-		enum MHD_Result r = rb_reply_text(req, 200, "text/plain; charset=utf-8",
-						  lines ? text.data : "");
-		rb_buf_release(&text);
-		return r;
-	}
+	if (!follow || !strcmp(follow, "0") || !strcmp(follow, "false"))
+		return rb_reply_fd(req, 200, "text/plain; charset=utf-8", fd, (uint64_t)start,
+				   (uint64_t)(end - start));
+	close(fd);
 	struct stream *st = stream_new(req);
-	if (!st) {
-		rb_buf_release(&text);
+	if (!st)
 		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
-	}
 	snprintf(st->worker_id, sizeof(st->worker_id), "%s", id);
 	snprintf(st->path, sizeof(st->path), "%s", path);
-	st->offset = end;
-	if (lines)
-		emit_lines(st, text.data, text.len);
+	st->offset = start; /* the tail is read like what follows it: a chunk at a time */
 	rb_buf_addf(&st->out, ": following %s\n\n", id);
-	rb_buf_release(&text);
 	return rb_reply_stream(req, follow_read, st, stream_free);
 }

@@ -1,9 +1,28 @@
 /*
- * server.c - libmicrohttpd wiring: request bodies (size-limited), routing, auth, JSON replies.
+ * server.c - libmicrohttpd wiring: request bodies (size-limited), routing, auth, JSON replies,
+ * and the guards every request passes before a route sees it (in this order):
+ *
+ *   400  a request with two Content-Length headers, Content-Length beside Transfer-Encoding,
+ *        or two Host headers (request smuggling)
+ *   403  a Host header that is not one of this hive's names (DNS rebinding: a web page whose
+ *        name was re-pointed at this address must not be answered)
+ *   403  an Origin header (a browser) that is not in --allowed-origins (none by default)
+ *   404/405 unknown route or method (OPTIONS answers CORS preflights of allowed origins: 204)
+ *   401  no or wrong bearer token, when one is configured (every route but /health)
+ *   413  a body over the limit
+ *   415  a body that is not declared `Content-Type: application/json` (a browser can send
+ *        text/plain or a form to any address without asking first)
+ *
+ * Connections: at most CONNECTION_LIMIT, at most RBEE_HTTP_MAX_PER_IP from one client address;
+ * a connection that has not sent its request headers within RBEE_HTTP_HEADER_TIMEOUT_S is
+ * closed, and one idle (or stalled in its body) for RBEE_HTTP_TIMEOUT_S. Streams are exempt.
  */
 #include "server.h"
 
 #include <arpa/inet.h>
+#include <ctype.h>
+#include <poll.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <netinet/in.h>
 #include <unistd.h>
@@ -21,12 +40,22 @@
 
 struct rb_server {
 	struct MHD_Daemon *daemon;
+	unsigned header_timeout_s; /* until a request's headers are in, and between requests */
+	unsigned timeout_s;        /* once they are (a body that stalls) */
+	bool bind_any;             /* bound to 0.0.0.0 or :: */
+	bool bind_loopback;        /* bound to a loopback address */
 };
 
-/* Seconds a connection may sit without sending or receiving a byte (slow or stalled clients,
- * idle keep-alive connections): RBEE_HTTP_TIMEOUT_S, 1..86400, default 60. Streams are exempt
- * (rb_reply_stream). */
+/* Seconds a connection may sit without sending or receiving a byte once its request headers
+ * are in (a stalled body): RBEE_HTTP_TIMEOUT_S, 1..86400, default 60. Before that (slowloris,
+ * idle keep-alive connections): RBEE_HTTP_HEADER_TIMEOUT_S, default 10 or RBEE_HTTP_TIMEOUT_S
+ * when that is lower. Streams are exempt (rb_reply_stream). */
 #define HTTP_TIMEOUT_DEFAULT_S 60u
+#define HTTP_HEADER_TIMEOUT_DEFAULT_S 10u
+/* Connections at once, and from one client address (RBEE_HTTP_MAX_PER_IP), so one client
+ * cannot take every slot: each connection is a thread. */
+#define CONNECTION_LIMIT 1000u
+#define PER_IP_DEFAULT 128u
 
 /* Per-request state kept by MHD between the calls of one request. */
 struct conn_state {
@@ -34,6 +63,7 @@ struct conn_state {
 	bool too_big;
 	bool answered; /* a reply was queued before the body was read (413): ignore the rest */
 	size_t drained; /* bytes of an oversized chunked body read and dropped */
+	bool has_body;  /* a body was announced (Content-Length > 0 or Transfer-Encoding) */
 };
 
 /* An oversized body of unknown length (chunked) is read and dropped up to this many times the
@@ -41,11 +71,43 @@ struct conn_state {
  * answer in the middle of a body, and a hostile client need never end it). */
 #define DRAIN_FACTOR 8
 
-static enum MHD_Result queue(struct MHD_Connection *conn, unsigned status, struct MHD_Response *r)
+/* Whether `list` (comma-separated, blanks around items ignored) holds `item` (case-insensitive;
+ * a trailing '/' on either side does not count), or "*". */
+static bool list_has(const char *list, const char *item, size_t item_len)
+{
+	while (item_len && item[item_len - 1] == '/')
+		item_len--;
+	for (const char *p = list; *p;) {
+		p += strspn(p, " \t,");
+		size_t n = strcspn(p, ",");
+		size_t m = n;
+		while (m && (p[m - 1] == ' ' || p[m - 1] == '\t' || p[m - 1] == '/'))
+			m--;
+		if ((m == 1 && p[0] == '*') || (m && m == item_len && !strncasecmp(p, item, m)))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+static bool origin_allowed(const struct rb_hive *hive, const char *origin)
+{
+	return list_has(hive->cfg.allowed_origins, origin, strlen(origin));
+}
+
+/* Every answer: no caching, and for a browser origin that is allowed, the CORS headers that
+ * let its page read the answer. */
+static enum MHD_Result queue(struct rb_hive *hive, struct MHD_Connection *conn, unsigned status,
+			     struct MHD_Response *r)
 {
 	if (!r)
 		return MHD_NO;
 	MHD_add_response_header(r, "Cache-Control", "no-store");
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	if (origin && origin_allowed(hive, origin)) {
+		MHD_add_response_header(r, "Access-Control-Allow-Origin", origin);
+		MHD_add_response_header(r, "Vary", "Origin");
+	}
 	enum MHD_Result ret = MHD_queue_response(conn, status, r);
 	MHD_destroy_response(r);
 	return ret;
@@ -65,7 +127,7 @@ enum MHD_Result rb_reply_stream(struct rb_request *req, MHD_ContentReaderCallbac
 	/* A stream may be quiet between its keep-alives: only the idle timeout is lifted, the
 	 * request itself was complete. */
 	MHD_set_connection_option(req->conn, MHD_CONNECTION_OPTION_TIMEOUT, (unsigned)0);
-	return queue(req->conn, 200, r);
+	return queue(req->hive, req->conn, 200, r);
 }
 
 enum MHD_Result rb_reply_text(struct rb_request *req, unsigned status, const char *content_type,
@@ -75,41 +137,71 @@ enum MHD_Result rb_reply_text(struct rb_request *req, unsigned status, const cha
 		MHD_create_response_from_buffer(strlen(text), (void *)text, MHD_RESPMEM_MUST_COPY);
 	if (r)
 		MHD_add_response_header(r, "Content-Type", content_type);
-	return queue(req->conn, status, r);
+	return queue(req->hive, req->conn, status, r);
+}
+
+
+/* A JSON answer made from obj (taken), with every string UTF-8: json-c copies bytes that are
+ * not UTF-8 (build output, log lines) as they are, which no JSON reader accepts. */
+static struct MHD_Response *json_response(struct json_object *obj)
+{
+	const char *s = rb_json_compact(obj);
+	size_t len = strlen(s);
+	struct MHD_Response *r;
+	if (rb_utf8_valid(s, len)) {
+		r = MHD_create_response_from_buffer(len, (void *)s, MHD_RESPMEM_MUST_COPY);
+	} else {
+		struct rb_buf clean = RB_BUF_INIT;
+		rb_utf8_sanitize(s, len, &clean);
+		r = MHD_create_response_from_buffer(clean.len, clean.data, MHD_RESPMEM_MUST_COPY);
+		rb_buf_release(&clean);
+	}
+	json_object_put(obj);
+	if (r)
+		MHD_add_response_header(r, "Content-Type", "application/json");
+	return r;
+}
+
+/* {"error": msg, "code": slug} with an explicit status (for the guards' 415, which has no
+ * rb_err code). */
+static enum MHD_Result reply_status(struct rb_hive *hive, struct MHD_Connection *conn,
+				    unsigned status, const char *slug, const char *msg)
+{
+	struct json_object *o = json_object_new_object();
+	rb_json_add_str(o, "error", msg);
+	rb_json_add_str(o, "code", slug);
+	struct MHD_Response *r = json_response(o);
+	if (r && status == 401)
+		MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"rbee-hive\"");
+	return queue(hive, conn, status, r);
+}
+
+static enum MHD_Result reply_error(struct rb_hive *hive, struct MHD_Connection *conn, int code,
+				   const char *msg)
+{
+	return reply_status(hive, conn, (unsigned)rb_errc_http_status(code), rb_errc_slug(code), msg);
 }
 
 enum MHD_Result rb_reply_json(struct rb_request *req, unsigned status, struct json_object *obj)
 {
-	const char *s = json_object_to_json_string_ext(obj, JSON_C_TO_STRING_PLAIN |
-								     JSON_C_TO_STRING_NOSLASHESCAPE);
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(s), (void *)s, MHD_RESPMEM_MUST_COPY);
-	json_object_put(obj);
-	if (r)
-		MHD_add_response_header(r, "Content-Type", "application/json");
-	return queue(req->conn, status, r);
+	return queue(req->hive, req->conn, status, json_response(obj));
 }
 
-static enum MHD_Result reply_error(struct MHD_Connection *conn, int code, const char *msg)
+enum MHD_Result rb_reply_fd(struct rb_request *req, unsigned status, const char *content_type,
+			    int fd, uint64_t offset, uint64_t len)
 {
-	struct json_object *o = json_object_new_object();
-	rb_json_add_str(o, "error", msg);
-	rb_json_add_str(o, "code", rb_errc_slug(code));
-	const char *s = rb_json_compact(o);
-	struct MHD_Response *r =
-		MHD_create_response_from_buffer(strlen(s), (void *)s, MHD_RESPMEM_MUST_COPY);
-	json_object_put(o);
-	if (r) {
-		MHD_add_response_header(r, "Content-Type", "application/json");
-		if (code == RB_EUNAUTH)
-			MHD_add_response_header(r, "WWW-Authenticate", "Bearer realm=\"rbee-hive\"");
+	struct MHD_Response *r = MHD_create_response_from_fd_at_offset64(len, fd, offset);
+	if (!r) {
+		close(fd);
+		return rb_reply_errf(req, RB_EINTERNAL, "cannot create the response");
 	}
-	return queue(conn, (unsigned)rb_errc_http_status(code), r);
+	MHD_add_response_header(r, "Content-Type", content_type);
+	return queue(req->hive, req->conn, status, r);
 }
 
 enum MHD_Result rb_reply_err(struct rb_request *req, const struct rb_err *err)
 {
-	return reply_error(req->conn, err->code ? err->code : RB_EINTERNAL,
+	return reply_error(req->hive, req->conn, err->code ? err->code : RB_EINTERNAL,
 			   err->msg[0] ? err->msg : "internal error");
 }
 
@@ -120,12 +212,27 @@ enum MHD_Result rb_reply_errf(struct rb_request *req, int code, const char *fmt,
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	return reply_error(req->conn, code, msg);
+	return reply_error(req->hive, req->conn, code, msg);
 }
 
 const char *rb_request_header(struct rb_request *req, const char *name)
 {
 	return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);
+}
+
+int rb_request_socket(struct rb_request *req)
+{
+	const union MHD_ConnectionInfo *ci =
+		MHD_get_connection_info(req->conn, MHD_CONNECTION_INFO_CONNECTION_FD);
+	return ci ? ci->connect_fd : -1;
+}
+
+bool rb_socket_gone(int sock)
+{
+	if (sock < 0)
+		return false;
+	struct pollfd p = { .fd = sock, .events = POLLRDHUP };
+	return poll(&p, 1, 0) > 0 && (p.revents & (POLLRDHUP | POLLHUP | POLLERR | POLLNVAL));
 }
 
 const char *rb_request_query(struct rb_request *req, const char *name)
@@ -187,9 +294,166 @@ static bool route_match(const char *pattern, const char *path, char *store, size
 	return *pattern == '\0' && *path == '\0';
 }
 
+/* ---- the guards ------------------------------------------------------------------------ */
+
+struct header_count {
+	const char *name;
+	unsigned n;
+};
+
+static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
+				    const char *value)
+{
+	(void)kind;
+	(void)value;
+	struct header_count *c = cls;
+	if (key && !strcasecmp(key, c->name))
+		c->n++;
+	return MHD_YES;
+}
+
+static unsigned header_count(struct MHD_Connection *conn, const char *name)
+{
+	struct header_count c = { name, 0 };
+	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
+	return c.n;
+}
+
+/* NULL when the framing headers are unambiguous, else why not. */
+static const char *framing_failure(struct MHD_Connection *conn)
+{
+	unsigned cl = header_count(conn, "Content-Length");
+	if (cl > 1)
+		return "the request has more than one Content-Length header: send exactly one";
+	if (cl && header_count(conn, "Transfer-Encoding"))
+		return "the request has both Content-Length and Transfer-Encoding: send one of them";
+	if (header_count(conn, "Host") > 1)
+		return "the request has more than one Host header: send exactly one";
+	return NULL;
+}
+
+static bool is_loopback_literal(const char *host)
+{
+	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1");
+}
+
+/* Whether `host` (an address literal, IPv6 without brackets) is the same address as `bind`. */
+static bool same_address(const char *host, const char *bind)
+{
+	unsigned char a[16], b[16];
+	if (inet_pton(AF_INET, host, a) == 1 && inet_pton(AF_INET, bind, b) == 1)
+		return !memcmp(a, b, 4);
+	if (inet_pton(AF_INET6, host, a) == 1 && inet_pton(AF_INET6, bind, b) == 1)
+		return !memcmp(a, b, 16);
+	return false;
+}
+
+/* Whether a Host header names this hive: its bind address; for a loopback bind localhost,
+ * 127.0.0.1 and [::1]; for a wildcard bind (0.0.0.0, ::) any address literal and localhost;
+ * its hostname; anything in --allowed-hosts. The port is not looked at. */
+static bool host_allowed(struct rb_hive *hive, const char *header)
+{
+	const struct rb_server *srv = hive->server;
+	char host[300];
+	size_t n;
+	bool literal = false;
+	if (header[0] == '[') { /* [v6]:port */
+		n = strcspn(header + 1, "]");
+		if (header[1 + n] != ']' || n >= sizeof(host))
+			return false;
+		memcpy(host, header + 1, n);
+		host[n] = '\0';
+		unsigned char a[16];
+		if (inet_pton(AF_INET6, host, a) != 1)
+			return false;
+		literal = true;
+	} else {
+		n = strcspn(header, ":");
+		if (n == 0 || n >= sizeof(host))
+			return false;
+		memcpy(host, header, n);
+		host[n] = '\0';
+		unsigned char a[4];
+		literal = inet_pton(AF_INET, host, a) == 1;
+	}
+	for (char *p = host; *p; p++)
+		*p = (char)tolower((unsigned char)*p);
+	if (!literal && n > 1 && host[n - 1] == '.') /* "localhost." is "localhost" */
+		host[--n] = '\0';
+	if (list_has(hive->cfg.allowed_hosts, host, strlen(host)))
+		return true;
+	if (literal)
+		return srv->bind_any || same_address(host, hive->cfg.bind) ||
+		       (srv->bind_loopback && is_loopback_literal(host));
+	if ((srv->bind_loopback || srv->bind_any) && !strcmp(host, "localhost"))
+		return true;
+	return hive->hostname[0] && !strcasecmp(host, hive->hostname);
+}
+
+/* Whether a Content-Type header declares JSON: "application/json", parameters allowed. */
+static bool is_json_type(const char *ct)
+{
+	if (!ct)
+		return false;
+	ct += strspn(ct, " \t");
+	size_t n = strlen("application/json");
+	return !strncasecmp(ct, "application/json", n) &&
+	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
+}
+
+/* The refusals that come before routing (see the top of this file). */
+static enum MHD_Result guard_failure(struct rb_hive *hive, struct MHD_Connection *conn,
+				     bool *refused)
+{
+	char msg[512];
+	*refused = true;
+	const char *why = framing_failure(conn);
+	if (why)
+		return reply_status(hive, conn, 400, "invalid_request", why);
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	if (host && !host_allowed(hive, host)) {
+		snprintf(msg, sizeof(msg),
+			 "Host '%.200s' is not a name of this hive: use its address, or add the name "
+			 "to --allowed-hosts (RBEE_ALLOWED_HOSTS)", host);
+		return reply_status(hive, conn, 403, "forbidden", msg);
+	}
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	if (origin && !origin_allowed(hive, origin)) {
+		snprintf(msg, sizeof(msg),
+			 "requests from the web origin '%.200s' are not allowed: add it to "
+			 "--allowed-origins (RBEE_ALLOWED_ORIGINS) if that page may drive this hive",
+			 origin);
+		return reply_status(hive, conn, 403, "forbidden", msg);
+	}
+	*refused = false;
+	return MHD_YES;
+}
+
+/* OPTIONS: a CORS preflight. Allowed origins get the methods and headers the hive takes. */
+static enum MHD_Result reply_preflight(struct rb_hive *hive, struct MHD_Connection *conn)
+{
+	struct MHD_Response *r = MHD_create_response_from_buffer(0, (void *)"", MHD_RESPMEM_PERSISTENT);
+	if (!r)
+		return MHD_NO;
+	MHD_add_response_header(r, "Allow", "GET, HEAD, POST, DELETE, OPTIONS");
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	if (origin && origin_allowed(hive, origin)) {
+		MHD_add_response_header(r, "Access-Control-Allow-Methods",
+					"GET, HEAD, POST, DELETE, OPTIONS");
+		MHD_add_response_header(r, "Access-Control-Allow-Headers",
+					"Authorization, Content-Type, Last-Event-ID");
+		MHD_add_response_header(r, "Access-Control-Max-Age", "600");
+	}
+	return queue(hive, conn, 204, r);
+}
+
 static enum MHD_Result dispatch(struct rb_hive *hive, struct MHD_Connection *conn, const char *url,
 				const char *method, struct conn_state *st)
 {
+	bool refused;
+	enum MHD_Result gr = guard_failure(hive, conn, &refused);
+	if (refused)
+		return gr;
 	char store[1024];
 	struct rb_request req = { .hive = hive, .conn = conn, .method = method, .url = url,
 				  .body = st->body.data, .body_len = st->body.len };
@@ -199,16 +463,26 @@ static enum MHD_Result dispatch(struct rb_hive *hive, struct MHD_Connection *con
 		if (!route_match(r->pattern, url, store, sizeof(store), params))
 			continue;
 		path_found = true;
+		if (!strcmp(method, "OPTIONS"))
+			return reply_preflight(hive, conn);
 		if (strcmp(r->method, method) != 0 &&
 		    !(strcmp(method, "HEAD") == 0 && strcmp(r->method, "GET") == 0))
 			continue;
 		const char *why = r->needs_token ? auth_failure(hive, conn) : NULL;
 		if (why)
-			return reply_error(conn, RB_EUNAUTH, why);
+			return reply_error(hive, conn, RB_EUNAUTH, why);
 		if (st->too_big) {
 			char msg[128];
 			snprintf(msg, sizeof(msg), "request body larger than %zu bytes", hive->cfg.max_body);
-			return reply_error(conn, RB_ETOOBIG, msg);
+			return reply_error(hive, conn, RB_ETOOBIG, msg);
+		}
+		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
+		if ((st->has_body || st->body.len) && !is_json_type(ct)) {
+			char msg[384];
+			snprintf(msg, sizeof(msg),
+				 "a request body must be sent as 'Content-Type: application/json', not "
+				 "'%.200s'", ct ? ct : "(none)");
+			return reply_status(hive, conn, 415, "unsupported_media_type", msg);
 		}
 		memcpy(req.params, params, sizeof(params));
 		return r->handler(&req);
@@ -216,11 +490,33 @@ static enum MHD_Result dispatch(struct rb_hive *hive, struct MHD_Connection *con
 	if (path_found) {
 		char msg[256];
 		snprintf(msg, sizeof(msg), "method %s not allowed on '%s'", method, url);
-		return reply_error(conn, RB_EMETHOD, msg);
+		return reply_error(hive, conn, RB_EMETHOD, msg);
 	}
 	char msg[512];
 	snprintf(msg, sizeof(msg), "no route '%s'", url);
-	return reply_error(conn, RB_ENOTFOUND, msg);
+	return reply_error(hive, conn, RB_ENOTFOUND, msg);
+}
+
+/* What the first call of a request decides from its headers alone: answer now (before any
+ * body is read, after which MHD closes the connection) when a guard refuses, or the body is
+ * declared too big or not JSON. */
+static bool answer_before_body(struct rb_hive *hive, struct MHD_Connection *conn,
+			       struct conn_state *st)
+{
+	const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
+	const char *te = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Transfer-Encoding");
+	unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
+	st->has_body = declared > 0 || te;
+	if (declared > hive->cfg.max_body)
+		st->too_big = true;
+	if (st->too_big || framing_failure(conn))
+		return true;
+	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");
+	if ((host && !host_allowed(hive, host)) || (origin && !origin_allowed(hive, origin)))
+		return true;
+	return st->has_body &&
+	       !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -236,11 +532,13 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 			return MHD_NO;
 		rb_buf_init(&st->body);
 		*con_cls = st;
-		/* Refuse a declared oversized body before reading it: the answer goes out at once
-		 * and MHD closes the connection instead of reading the body. */
-		const char *cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Length");
-		if (cl && strtoull(cl, NULL, 10) > hive->cfg.max_body) {
-			st->too_big = st->answered = true;
+		/* The headers are in: the shorter timeout for them no longer applies. */
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+					  hive->server->timeout_s);
+		/* Refuse before reading the body: the answer goes out at once and MHD closes the
+		 * connection instead of reading what follows. */
+		if (answer_before_body(hive, conn, st)) {
+			st->answered = true;
 			return dispatch(hive, conn, url, method, st);
 		}
 		return MHD_YES;
@@ -272,10 +570,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 			 enum MHD_RequestTerminationCode toe)
 {
-	(void)cls;
-	(void)conn;
-	(void)toe;
+	struct rb_hive *hive = cls;
 	struct conn_state *st = *con_cls;
+	/* Waiting for the next request on a kept-alive connection: the header timeout again. */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK && hive->server)
+		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+					  hive->server->header_timeout_s);
 	if (st) {
 		rb_buf_release(&st->body);
 		free(st);
@@ -294,19 +594,42 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	rb_warn("http: %s", line);
 }
 
-static unsigned http_timeout_s(void)
+/* A whole number from an environment variable in [min, max], else `def` (with a warning when
+ * it was set but is not one). */
+static unsigned env_uint(const char *name, unsigned min, unsigned max, unsigned def)
 {
-	const char *v = getenv("RBEE_HTTP_TIMEOUT_S");
+	const char *v = getenv(name);
 	if (!v || !*v)
-		return HTTP_TIMEOUT_DEFAULT_S;
+		return def;
 	char *end;
+	errno = 0;
 	unsigned long x = strtoul(v, &end, 10);
-	if (*end || x < 1 || x > 86400 || *v == '-') {
-		rb_warn("ignoring RBEE_HTTP_TIMEOUT_S='%s': use a number of seconds from 1 to 86400",
-			v);
-		return HTTP_TIMEOUT_DEFAULT_S;
+	if (*end || errno || x < min || x > max || *v == '-') {
+		rb_warn("ignoring %s='%s': use a number from %u to %u", name, v, min, max);
+		return def;
 	}
 	return (unsigned)x;
+}
+
+static bool is_any_address(const char *bind)
+{
+	unsigned char a[16], zero[16] = { 0 };
+	if (inet_pton(AF_INET, bind, a) == 1)
+		return !memcmp(a, zero, 4);
+	if (inet_pton(AF_INET6, bind, a) == 1)
+		return !memcmp(a, zero, 16);
+	return false;
+}
+
+static bool is_loopback_address(const char *bind)
+{
+	struct in_addr a4;
+	struct in6_addr a6;
+	if (inet_pton(AF_INET, bind, &a4) == 1)
+		return (ntohl(a4.s_addr) >> 24) == 127;
+	if (inet_pton(AF_INET6, bind, &a6) == 1)
+		return IN6_IS_ADDR_LOOPBACK(&a6);
+	return false;
 }
 
 /* Bind and listen ourselves rather than through MHD, so the port (with --port 0) is known
@@ -364,21 +687,30 @@ int rb_server_start(struct rb_hive *hive, struct rb_err *err)
 		close(fd);
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
 	}
+	srv->timeout_s = env_uint("RBEE_HTTP_TIMEOUT_S", 1, 86400, HTTP_TIMEOUT_DEFAULT_S);
+	srv->header_timeout_s = env_uint("RBEE_HTTP_HEADER_TIMEOUT_S", 1, 86400,
+					 srv->timeout_s < HTTP_HEADER_TIMEOUT_DEFAULT_S
+						 ? srv->timeout_s : HTTP_HEADER_TIMEOUT_DEFAULT_S);
+	unsigned per_ip = env_uint("RBEE_HTTP_MAX_PER_IP", 1, CONNECTION_LIMIT, PER_IP_DEFAULT);
+	srv->bind_any = is_any_address(hive->cfg.bind);
+	srv->bind_loopback = is_loopback_address(hive->cfg.bind);
+	hive->server = srv; /* the guards read it from the first request on */
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, hive,
 				       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
 				       MHD_OPTION_LISTEN_SOCKET, (MHD_socket)fd,
 				       MHD_OPTION_NOTIFY_COMPLETED, on_completed, hive,
-				       MHD_OPTION_CONNECTION_LIMIT, (unsigned)1000,
-				       MHD_OPTION_CONNECTION_TIMEOUT, http_timeout_s(),
+				       MHD_OPTION_CONNECTION_LIMIT, CONNECTION_LIMIT,
+				       MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
+				       MHD_OPTION_CONNECTION_TIMEOUT, srv->header_timeout_s,
 				       MHD_OPTION_THREAD_STACK_SIZE, (size_t)(256 * 1024),
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
 		close(fd);
 		free(srv);
+		hive->server = NULL;
 		return rb_err_set(err, RB_EIO, "cannot start the HTTP server on %s port %u",
 				  hive->cfg.bind, hive->cfg.port);
 	}
-	hive->server = srv;
 	return 0;
 }
 

@@ -61,10 +61,31 @@ static int fetch_http(const struct rb_sources_ctx *ctx, const char *url, const c
 	return 0;
 }
 
-/* Copy a local file into dst, hashing it on the way. */
-static int copy_local(const struct rb_sources_ctx *ctx, const char *path, const char *dst,
-		      char sha[65], struct rb_err *err)
+/* A file:// source, read as the build user (so it names only what that user may read) into
+ * dst, which is then hashed as the hive. */
+static int copy_as_build_user(const struct rb_sources_ctx *ctx, const char *path, const char *dst,
+			      char sha[65], struct rb_err *err)
 {
+	int out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+	if (out < 0)
+		return rb_err_set(err, RB_EIO, "cannot create '%s': %s", dst, strerror(errno));
+	int rc = rb_sandbox_read_file(ctx->sb, ctx->job, path, out, err);
+	if (close(out) != 0 && !rc)
+		rc = rb_err_set(err, RB_EIO, "cannot write '%s': %s", dst, strerror(errno));
+	if (!rc)
+		rc = rb_sha256_file(dst, sha, err);
+	if (rc)
+		unlink(dst);
+	return rc;
+}
+
+/* Copy a local file into dst, hashing it on the way: a file:// source as the build user, a
+ * file of the catalog directory itself as the hive. */
+static int copy_local(const struct rb_sources_ctx *ctx, const char *path, bool file_url,
+		      const char *dst, char sha[65], struct rb_err *err)
+{
+	if (file_url && ctx->sb->drop)
+		return copy_as_build_user(ctx, path, dst, sha, err);
 	int in = open(path, O_RDONLY | O_CLOEXEC);
 	if (in < 0)
 		return rb_err_set(err, errno == ENOENT ? RB_ENOTFOUND : RB_EIO,
@@ -209,7 +230,8 @@ static int fetch_file(const struct rb_sources_ctx *ctx, const struct rb_source *
 		bool http = !strncmp(where.data, "http://", 7) || !strncmp(where.data, "https://", 8);
 		rb_build_log_say(ctx->log, "fetching '%s' from '%s'", src->name, where.data);
 		rc = http ? fetch_http(ctx, where.data, dst, sha, err)
-			  : copy_local(ctx, path ? path : where.data, dst, sha, err);
+			  : copy_local(ctx, path ? path : where.data, src->kind == RB_SOURCE_FILE_URL,
+				       dst, sha, err);
 	}
 	rb_buf_release(&where);
 	return rc;

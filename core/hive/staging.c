@@ -16,11 +16,13 @@
 #include <sys/file.h>
 #include <unistd.h>
 
+#include "build.h"
 #include "hive.h"
 #include "rb_fs.h"
 #include "rb_log.h"
 
-/* Held (shared) for the life of the process; closing it would drop the claim. */
+/* state/hive.lock, held (exclusive) for the life of the process; closing it would drop the
+ * claim. Close-on-exec, and no child inherits it (rb_proc_start). */
 static int claim_fd = -1;
 
 /* SIGKILL every process whose working directory is `dir` or below it: the build commands of
@@ -124,32 +126,78 @@ static int remove_entries(const char *dir, const char *prefix, bool dots)
 	return removed;
 }
 
-int rb_staging_claim(struct rb_hive *hive)
+/* What the lock file says about its holder: "pid 123 port 7835", for the refusal. */
+static void read_holder(int fd, char *out, size_t len)
+{
+	char buf[128];
+	ssize_t n = pread(fd, buf, sizeof(buf) - 1, 0);
+	buf[n > 0 ? n : 0] = '\0';
+	long pid = 0, port = 0;
+	const char *p = strstr(buf, "pid ");
+	if (p)
+		pid = strtol(p + 4, NULL, 10);
+	p = strstr(buf, "port ");
+	if (p)
+		port = strtol(p + 5, NULL, 10);
+	if (pid > 0 && port > 0)
+		snprintf(out, len, "pid %ld, port %ld", pid, port);
+	else if (pid > 0)
+		snprintf(out, len, "pid %ld, still starting: no port yet", pid);
+	else
+		snprintf(out, len, "pid unknown");
+}
+
+static void write_holder(unsigned port)
+{
+	char buf[64];
+	int n = port ? snprintf(buf, sizeof(buf), "pid %d port %u\n", (int)getpid(), port)
+		     : snprintf(buf, sizeof(buf), "pid %d\n", (int)getpid());
+	/* In place: the lock belongs to this inode, a rename would drop it. */
+	if (ftruncate(claim_fd, 0) != 0 || pwrite(claim_fd, buf, (size_t)n, 0) != n)
+		rb_warn("cannot write the hive lock: %s", strerror(errno));
+}
+
+int rb_staging_claim(struct rb_hive *hive, struct rb_err *err)
 {
 	char path[PATH_MAX];
 	if ((size_t)snprintf(path, sizeof(path), "%s/hive.lock", hive->paths.state) >= sizeof(path))
-		return 0;
-	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
-		rb_warn("cannot open '%s': %s; leftovers of an interrupted hive are not cleaned up",
-			path, strerror(errno));
-		return 0;
+		return rb_err_set(err, RB_EINVAL, "state directory path too long: '%s'",
+				  hive->paths.state);
+	int fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0644);
+	if (fd < 0)
+		return rb_err_set(err, RB_EIO, "cannot open the hive lock '%s': %s", path,
+				  strerror(errno));
+	if (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		char holder[128];
+		read_holder(fd, holder, sizeof(holder));
+		close(fd);
+		if (e == EWOULDBLOCK)
+			return rb_err_set(err, RB_ECONFLICT,
+					  "another rbee-hive (%s) already uses RBEE_HOME '%s': stop it "
+					  "first, or give this hive another RBEE_HOME", holder,
+					  hive->paths.home);
+		return rb_err_set(err, RB_EIO, "cannot lock '%s': %s", path, strerror(e));
 	}
-	int removed = 0;
-	if (flock(fd, LOCK_EX | LOCK_NB) == 0) {
-		removed = remove_entries(hive->paths.staging, "", true) +
-			  remove_entries(hive->paths.models, ".deleting-", true);
-		if (removed)
-			rb_info("removed %d leftover%s of an interrupted install, removal or delete "
-				"from '%s'", removed, removed == 1 ? "" : "s", hive->paths.home);
-	} else {
-		rb_info("another hive uses '%s': its staging directory is left alone",
-			hive->paths.home);
-	}
-	if (flock(fd, LOCK_SH) != 0)
-		rb_warn("cannot lock '%s': %s", path, strerror(errno));
 	if (claim_fd >= 0)
 		close(claim_fd);
 	claim_fd = fd;
-	return removed;
+	write_holder(0);
+	/* No other hive works in this home: what is in staging, and every process of the build
+	 * uids, is an interrupted hive's. The processes go first. */
+	int rc = rb_sandbox_startup(err);
+	if (rc < 0)
+		return rc;
+	int removed = remove_entries(hive->paths.staging, "", true) +
+		      remove_entries(hive->paths.models, ".deleting-", true);
+	if (removed)
+		rb_info("removed %d leftover%s of an interrupted install, removal or delete "
+			"from '%s'", removed, removed == 1 ? "" : "s", hive->paths.home);
+	return 0;
+}
+
+void rb_staging_note_port(unsigned port)
+{
+	if (claim_fd >= 0)
+		write_holder(port);
 }

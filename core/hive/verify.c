@@ -6,6 +6,7 @@
 #include <elf.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <string.h>
@@ -156,6 +157,21 @@ static void missing_libraries(const char *ldd_out, struct rb_buf *missing)
 	}
 }
 
+/* The binary's directory and "./<name>": probes are started in that directory (entered before
+ * the drop to the build uid, which may not be able to search RBEE_HOME's ancestors). */
+static void split_binary(const struct rb_installed *w, char dir[PATH_MAX], char rel[PATH_MAX])
+{
+	snprintf(dir, PATH_MAX, "%s", w->binary_path);
+	char *slash = strrchr(dir, '/');
+	if (slash && slash != dir) {
+		*slash = '\0';
+		snprintf(rel, PATH_MAX, "./%s", slash + 1);
+	} else {
+		snprintf(dir, PATH_MAX, "/");
+		snprintf(rel, PATH_MAX, "%s", w->binary_path);
+	}
+}
+
 static bool check_libraries(const struct rb_installed *w, const struct rb_sandbox *sb,
 			    struct rb_report *r)
 {
@@ -165,10 +181,13 @@ static bool check_libraries(const struct rb_installed *w, const struct rb_sandbo
 		rb_report_add(r, "libraries", true, "not checked: 'ldd' is not installed");
 		goto out;
 	}
-	const char *argv[] = { "ldd", w->binary_path, NULL };
+	char dir[PATH_MAX], rel[PATH_MAX];
+	split_binary(w, dir, rel);
+	const char *argv[] = { "ldd", rel, NULL };
 	int status = 0;
 	struct rb_err err = RB_ERR_INIT;
-	if (rb_sandbox_capture(sb, false, argv, NULL, PROBE_TIMEOUT_MS, &out, 65536, &status, &err)) {
+	if (rb_sandbox_capture(sb, false, argv, NULL, dir, PROBE_TIMEOUT_MS, &out, 65536, &status,
+			       &err)) {
 		rb_report_add(r, "libraries", false, "cannot run ldd: %s", err.msg);
 		ok = false;
 		goto out;
@@ -194,11 +213,14 @@ out:
 static int run_probe(const struct rb_installed *w, const struct rb_sandbox *sb, const char *flag,
 		     char *detail, size_t len)
 {
-	const char *argv[] = { w->binary_path, flag, NULL };
+	char dir[PATH_MAX], rel[PATH_MAX];
+	split_binary(w, dir, rel);
+	const char *argv[] = { rel, flag, NULL };
 	struct rb_buf out = RB_BUF_INIT;
 	struct rb_err err = RB_ERR_INIT;
 	int status = 0;
-	int rc = rb_sandbox_capture(sb, false, argv, NULL, PROBE_TIMEOUT_MS, &out, 4096, &status, &err);
+	int rc = rb_sandbox_capture(sb, false, argv, NULL, dir, PROBE_TIMEOUT_MS, &out, 4096, &status,
+				    &err);
 	char st[96];
 	size_t first = strcspn(out.data, "\n");
 	if (rc == -RB_ETIMEDOUT)
@@ -261,9 +283,8 @@ int rb_verify_worker(struct rb_hive *hive, struct rb_job *job, const struct rb_i
 	int rc = rb_sandbox_init(&sb, err);
 	if (rc)
 		return rc;
-	/* Probes run as the hive's own user, the way the worker itself is started, but without
-	 * network: a worker's --version has no business reaching out. */
-	sb.drop = false;
+	/* Probes run in the build sandbox, as a build uid of their own (never the hive's), without
+	 * network, bounded by PROBE_TIMEOUT_MS; whatever they leave behind is killed with the uid. */
 	struct rb_report r;
 	rb_report_init(&r);
 	bool is_script = false;
@@ -274,6 +295,7 @@ int rb_verify_worker(struct rb_hive *hive, struct rb_job *job, const struct rb_i
 			ok = check_libraries(w, &sb, &r) && ok;
 		ok = check_probe(w, &sb, &r) && ok;
 	}
+	rb_sandbox_release(&sb);
 	ok = check_sha256(w, &r) && ok;
 	*generic_ok = ok;
 	struct rbee_worker_info info = { w->id, w->binary_path, w->root, w->worker_type };

@@ -1,5 +1,7 @@
 #include "rb_buf.h"
 
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,22 +21,46 @@ void rb_buf_release(struct rb_buf *b)
 	rb_buf_init(b);
 }
 
-void rb_buf_grow(struct rb_buf *b, size_t extra)
+int rb_buf_try_grow(struct rb_buf *b, size_t extra)
 {
-	if (b->len + extra + 1 <= b->cap)
-		return;
+	if (extra > SIZE_MAX - 1 - b->len) {
+		errno = EOVERFLOW;
+		return -1;
+	}
+	size_t need = b->len + extra + 1;
+	if (need <= b->cap)
+		return 0;
 	size_t cap = b->cap ? b->cap : 64;
-	while (cap < b->len + extra + 1)
-		cap *= 2;
+	while (cap < need)
+		cap = cap > SIZE_MAX / 2 ? need : cap * 2;
 	char *p = b->cap ? realloc(b->data, cap) : malloc(cap);
 	if (!p) {
-		fputs("rbee: out of memory\n", stderr);
-		abort();
+		errno = ENOMEM;
+		return -1;
 	}
 	if (!b->cap)
 		p[0] = '\0';
 	b->data = p;
 	b->cap = cap;
+	return 0;
+}
+
+void rb_buf_grow(struct rb_buf *b, size_t extra)
+{
+	if (rb_buf_try_grow(b, extra) != 0) {
+		fputs("rbee: out of memory\n", stderr);
+		abort();
+	}
+}
+
+int rb_buf_try_add(struct rb_buf *b, const void *data, size_t len)
+{
+	if (rb_buf_try_grow(b, len) != 0)
+		return -1;
+	memcpy(b->data + b->len, data, len);
+	b->len += len;
+	b->data[b->len] = '\0';
+	return 0;
 }
 
 void rb_buf_add(struct rb_buf *b, const void *data, size_t len)

@@ -2,8 +2,12 @@
  * rb_buf.h - a growable, always NUL-terminated byte buffer (git's strbuf idea).
  *
  * `struct rb_buf b = RB_BUF_INIT;` is an empty buffer with no allocation; rb_buf_release()
- * frees it and leaves it empty again, ready for reuse. Allocation failure aborts: the daemon
- * cannot do anything useful without memory, and checking every append hides real errors.
+ * frees it and leaves it empty again, ready for reuse. For growth the program itself decides
+ * (messages, paths, JSON it builds), allocation failure aborts: the daemon cannot do anything
+ * useful without memory, and checking every append hides real errors. Growth sized by input (a
+ * PKGBUILD's expansions, a peer's body) goes through rb_buf_try_grow / rb_buf_try_add, which
+ * fail with -1 instead, under a limit the caller chose, so input can never make the daemon
+ * abort.
  */
 #ifndef RB_BUF_H
 #define RB_BUF_H
@@ -23,6 +27,11 @@ extern char rb_buf_empty[];
 void rb_buf_init(struct rb_buf *b);
 void rb_buf_release(struct rb_buf *b);
 void rb_buf_grow(struct rb_buf *b, size_t extra);
+/* Make room for `extra` more bytes, or return -1 (errno ENOMEM, or EOVERFLOW when the size does
+ * not fit in size_t) and leave the buffer as it was. */
+int rb_buf_try_grow(struct rb_buf *b, size_t extra);
+/* rb_buf_add that returns -1 (errno as rb_buf_try_grow) instead of aborting. */
+int rb_buf_try_add(struct rb_buf *b, const void *data, size_t len);
 void rb_buf_add(struct rb_buf *b, const void *data, size_t len);
 void rb_buf_adds(struct rb_buf *b, const char *s);
 void rb_buf_addch(struct rb_buf *b, char c);

@@ -117,6 +117,7 @@ struct dl {
 	int write_errno;
 	bool range_mismatch;
 	bool too_long;           /* the body went past expect_size */
+	bool too_big;            /* the file is (or is announced) larger than max_size */
 	bool restarted;          /* the server ignored Range in this attempt */
 	/* Progress. */
 	double t_start, t_last;
@@ -525,7 +526,15 @@ static bool judge_response(struct dl *d)
 			d->total = r->range_total;
 		else if (r->has_length)
 			d->total = d->size + r->length;
+		if (d->o->max_size && d->total > d->o->max_size) {
+			d->too_big = true;
+			return false;
+		}
 	} else if (r->status >= 200 && r->status < 300) {
+		if (d->o->max_size && r->has_length && r->length > d->o->max_size) {
+			d->too_big = true; /* refused before the part is touched */
+			return false;
+		}
 		if (d->size > 0) {
 			note(d, "the server ignored the request to resume; downloading from the start");
 			d->restarted = true;
@@ -555,6 +564,11 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 	/* A file larger than announced can never verify: stop before it fills the disk. */
 	if (d->o->expect_size && d->size + d->pending + n > d->o->expect_size) {
 		d->too_long = true;
+		return 0;
+	}
+	/* Nothing announced (or a lie): the caller's limit stops an endless body. */
+	if (d->o->max_size && d->size + d->pending + n > d->o->max_size) {
+		d->too_big = true;
 		return 0;
 	}
 	return append(d, p, n) == 0 ? n : 0;
@@ -681,6 +695,15 @@ static const char *errbody(struct dl *d)
 	return s;
 }
 
+static int too_big_error(struct dl *d, struct rb_err *err)
+{
+	char h[32];
+	rb_human_bytes(d->o->max_size, h, sizeof(h));
+	return rb_err_set(err, RB_ETOOBIG, "'%s' is larger than %" PRIu64 " bytes (%s), the most "
+			  "this download may take; stopped and removed the partial file", d->o->url,
+			  d->o->max_size, h);
+}
+
 enum verdict { V_DONE, V_RETRY, V_FAIL };
 
 /* Judge a finished attempt: done, worth another try (why in *why), or failed (*err set). */
@@ -693,14 +716,25 @@ static enum verdict judge_attempt(struct dl *d, CURLcode cc, const char *curl_er
 		*rc = rb_err_set(err, RB_ECANCELLED, "download of '%s' cancelled", url);
 		return V_FAIL;
 	}
+	if (d->too_big) {
+		unlink(d->o->part_path);
+		*rc = too_big_error(d, err);
+		return V_FAIL;
+	}
 	if (d->write_errno) {
 		int e = d->write_errno;
-		bool full = e == ENOSPC || e == EDQUOT || e == EFBIG;
+		bool full = e == ENOSPC || e == EDQUOT;
 		char h[32];
 		rb_human_bytes(d->size, h, sizeof(h));
-		*rc = rb_err_set(err, RB_EIO, "cannot write '%s': %s%s%s%s", d->o->part_path,
-				 strerror(e), full ? " after " : "", full ? h : "",
-				 full ? " (free disk space there, then try again)" : "");
+		if (e == EFBIG)
+			*rc = rb_err_set(err, RB_EIO, "cannot write '%s': %s after %s: the file size limit "
+					 "of this process (ulimit -f, RLIMIT_FSIZE, systemd LimitFSIZE=) "
+					 "stops it there (raise the limit, then try again; the partial "
+					 "file is kept)", d->o->part_path, strerror(e), h);
+		else
+			*rc = rb_err_set(err, RB_EIO, "cannot write '%s': %s%s%s%s", d->o->part_path,
+					 strerror(e), full ? " after " : "", full ? h : "",
+					 full ? " (free disk space there, then try again)" : "");
 		return V_FAIL;
 	}
 	if (d->too_long) {
@@ -878,6 +912,10 @@ int rb_download(const struct rb_download_opts *opts, struct rb_download_result *
 		return rb_err_set(err, RB_EINVAL, "expected sha256 '%s' is not 64 hex digits",
 				  opts->expect_sha256);
 	int rc = open_part(&d, err);
+	if (!rc && opts->max_size && d.size > opts->max_size) {
+		unlink(opts->part_path);
+		rc = too_big_error(&d, err);
+	}
 	if (!rc) {
 		res->resumed_from = d.size;
 		d.total = opts->expect_size;

@@ -49,6 +49,12 @@ struct rb_download_opts {
 	/* Backoff before the first retry in milliseconds (0 = 1000), doubled per retry, at most
 	 * 30 s. */
 	int backoff_ms;
+	/* --- added for hostile servers (issue 11); zero keeps the behaviour above --- */
+	/* The most bytes the file may have (0 = no limit), for servers that announce no size: an
+	 * announced size (Content-Length, Content-Range) above it is refused before a byte is
+	 * written, a body that goes past it is stopped at once, and so is an existing part already
+	 * longer. RB_ETOOBIG, and the part file is removed (resuming could never make it fit). */
+	uint64_t max_size;
 };
 
 struct rb_download_result {
@@ -62,11 +68,13 @@ struct rb_download_result {
 };
 
 /* 404 -> RB_ENOTFOUND, 401/403 -> RB_EDENIED, checksum mismatch -> RB_EIO with both hashes,
- * should_stop -> RB_ECANCELLED, retries exhausted -> RB_EUNAVAIL (RB_ETIMEDOUT for stalls).
- * On a checksum or size mismatch the part file is removed (it can never become right by
- * resuming); on every other failure it is kept for a later resume - a full disk too (ENOSPC,
- * EDQUOT, EFBIG: the message says how far it got and to free space and try again). The part is fsync'ed before
- * a success returns. */
+ * should_stop -> RB_ECANCELLED, retries exhausted -> RB_EUNAVAIL (RB_ETIMEDOUT for stalls),
+ * more than max_size -> RB_ETOOBIG. On a checksum or size mismatch or past max_size the part
+ * file is removed (it can never become right by resuming); on every other failure it is kept
+ * for a later resume - a full disk too (ENOSPC, EDQUOT: the message says how far it got and to
+ * free space and try again) and a file size limit (EFBIG, `ulimit -f`: the process must ignore
+ * SIGXFSZ, as rbee-hive does; the message names the limit). The part is fsync'ed before a
+ * success returns. */
 int rb_download(const struct rb_download_opts *opts, struct rb_download_result *res,
 		struct rb_err *err);
 

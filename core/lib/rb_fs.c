@@ -52,47 +52,156 @@ int rb_fs_mkdir_p(const char *path, mode_t mode, struct rb_err *err)
 	return 0;
 }
 
-static int rm_rf_at(int parent, const char *name, struct rb_err *err, const char *top)
+/* One level of the descent: the directory's name in its parent and its identity, to check that
+ * ".." leads back to the directory we came from. */
+struct rm_level {
+	char *name;
+	dev_t dev;
+	ino_t ino;
+};
+
+/* A directory of ours we may not list or empty (a build made it read-only, as Go's module cache
+ * is): give ourselves the right first, as `chmod -R u+rwx` would. */
+static void make_ours_writable(int parent, const char *name, const struct stat *st)
+{
+	if ((st->st_mode & S_IRWXU) != S_IRWXU && st->st_uid == geteuid())
+		fchmodat(parent, name, (st->st_mode & 07777) | S_IRWXU, 0);
+}
+
+/* Remove everything in the directory `fd`, stopping at its first subdirectory: *sub gets that
+ * subdirectory's name (malloc'ed) and stat, NULL when the directory is now empty. */
+static int empty_level(int fd, char **sub, struct stat *sub_st, struct rb_err *err, const char *top)
+{
+	*sub = NULL;
+	int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	DIR *d = dfd < 0 ? NULL : fdopendir(dfd);
+	if (!d) {
+		if (dfd >= 0)
+			close(dfd);
+		return rb_err_set(err, RB_EIO, "cannot read '%s': %s", top, strerror(errno));
+	}
+	struct dirent *de;
+	int rc = 0;
+	while (!rc && (de = readdir(d))) {
+		if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
+			continue;
+		struct stat st;
+		if (fstatat(fd, de->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0) {
+			if (errno != ENOENT)
+				rc = rb_err_set(err, RB_EIO, "cannot remove '%s': %s", top, strerror(errno));
+			continue;
+		}
+		if (S_ISDIR(st.st_mode)) {
+			make_ours_writable(fd, de->d_name, &st);
+			*sub = strdup(de->d_name);
+			*sub_st = st;
+			if (!*sub)
+				rc = rb_err_set(err, RB_EINTERNAL, "out of memory");
+			break;
+		}
+		if (unlinkat(fd, de->d_name, 0) != 0 && errno != ENOENT)
+			rc = rb_err_set(err, RB_EIO, "cannot remove '%s': %s", top, strerror(errno));
+	}
+	closedir(d);
+	return rc;
+}
+
+/*
+ * rm -rf without recursion and with two descriptors at most, however deep the tree: descend
+ * into the first subdirectory found, remove files on the way, and when a directory is empty go
+ * back up through ".." (checked to be the directory we came from, by device and inode, so a
+ * directory moved meanwhile cannot lead elsewhere) and remove it there. The names of the levels
+ * are kept on the heap.
+ */
+static int rm_tree(const char *path, struct rb_err *err)
 {
 	struct stat st;
-	if (fstatat(parent, name, &st, AT_SYMLINK_NOFOLLOW) != 0)
-		return errno == ENOENT ? 0 : rb_err_set(err, RB_EIO, "cannot remove '%s': %s", top,
-						       strerror(errno));
-	if (S_ISDIR(st.st_mode)) {
-		/* A directory of ours we may not list or empty (a build made it read-only, as Go's
-		 * module cache is): give ourselves the right first, as `chmod -R u+rwx` would. */
-		if ((st.st_mode & S_IRWXU) != S_IRWXU && st.st_uid == geteuid())
-			fchmodat(parent, name, (st.st_mode & 07777) | S_IRWXU, 0);
-		int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-		if (fd < 0)
-			return rb_err_set(err, RB_EIO, "cannot open '%s': %s", top, strerror(errno));
-		DIR *d = fdopendir(fd);
-		if (!d) {
-			close(fd);
-			return rb_err_set(err, RB_EIO, "cannot read '%s': %s", top, strerror(errno));
-		}
-		struct dirent *de;
-		int rc = 0;
-		while (!rc && (de = readdir(d))) {
-			if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, ".."))
-				continue;
-			rc = rm_rf_at(dirfd(d), de->d_name, err, top);
-		}
-		closedir(d);
-		if (rc)
-			return rc;
-		if (unlinkat(parent, name, AT_REMOVEDIR) != 0 && errno != ENOENT)
-			return rb_err_set(err, RB_EIO, "cannot remove '%s': %s", top, strerror(errno));
+	if (lstat(path, &st) != 0)
+		return errno == ENOENT ? 0 : rb_err_set(err, RB_EIO, "cannot remove '%s': %s", path,
+							strerror(errno));
+	if (!S_ISDIR(st.st_mode)) {
+		if (unlink(path) != 0 && errno != ENOENT)
+			return rb_err_set(err, RB_EIO, "cannot remove '%s': %s", path, strerror(errno));
 		return 0;
 	}
-	if (unlinkat(parent, name, 0) != 0 && errno != ENOENT)
-		return rb_err_set(err, RB_EIO, "cannot remove '%s': %s", top, strerror(errno));
-	return 0;
+	make_ours_writable(AT_FDCWD, path, &st);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		return rb_err_set(err, RB_EIO, "cannot open '%s': %s", path, strerror(errno));
+	struct rm_level *lv = NULL;
+	size_t depth = 0, cap = 0;
+	int rc = 0;
+	struct stat here = st;
+	for (;;) {
+		char *sub = NULL;
+		struct stat sub_st;
+		if ((rc = empty_level(fd, &sub, &sub_st, err, path)))
+			break;
+		if (sub) {
+			int nfd = openat(fd, sub, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+			struct stat got;
+			if (nfd < 0 || fstat(nfd, &got) != 0 || got.st_dev != sub_st.st_dev ||
+			    got.st_ino != sub_st.st_ino) {
+				rc = rb_err_set(err, RB_EIO, "cannot open '%s' (in '%s'): %s", sub, path,
+						nfd < 0 ? strerror(errno) : "it changed");
+				if (nfd >= 0)
+					close(nfd);
+				free(sub);
+				break;
+			}
+			if (depth == cap) {
+				size_t ncap = cap ? cap * 2 : 64;
+				struct rm_level *n = realloc(lv, ncap * sizeof(*n));
+				if (!n) {
+					close(nfd);
+					free(sub);
+					rc = rb_err_set(err, RB_EINTERNAL, "out of memory");
+					break;
+				}
+				lv = n;
+				cap = ncap;
+			}
+			lv[depth++] = (struct rm_level){ sub, here.st_dev, here.st_ino };
+			here = got;
+			close(fd);
+			fd = nfd;
+			continue;
+		}
+		if (depth == 0)
+			break; /* the top is empty */
+		/* Up one level, then remove the now empty directory from there. */
+		struct rm_level up = lv[--depth];
+		int pfd = openat(fd, "..", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+		struct stat got;
+		if (pfd < 0 || fstat(pfd, &got) != 0 || got.st_dev != up.dev || got.st_ino != up.ino) {
+			rc = rb_err_set(err, RB_EIO, "cannot go back up in '%s': %s", path,
+					pfd < 0 ? strerror(errno) : "a directory was moved meanwhile");
+			if (pfd >= 0)
+				close(pfd);
+			free(up.name);
+			break;
+		}
+		close(fd);
+		fd = pfd;
+		here = got;
+		if (unlinkat(fd, up.name, AT_REMOVEDIR) != 0 && errno != ENOENT)
+			rc = rb_err_set(err, RB_EIO, "cannot remove '%s': %s", path, strerror(errno));
+		free(up.name);
+		if (rc)
+			break;
+	}
+	close(fd);
+	for (size_t i = 0; i < depth; i++)
+		free(lv[i].name);
+	free(lv);
+	if (!rc && rmdir(path) != 0 && errno != ENOENT)
+		rc = rb_err_set(err, RB_EIO, "cannot remove '%s': %s", path, strerror(errno));
+	return rc;
 }
 
 int rb_fs_rm_rf(const char *path, struct rb_err *err)
 {
-	return rm_rf_at(AT_FDCWD, path, err, path);
+	return rm_tree(path, err);
 }
 
 int rb_fs_read_file(const char *path, size_t max, struct rb_buf *out, struct rb_err *err)

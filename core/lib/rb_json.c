@@ -7,6 +7,90 @@
 #include "rb_buf.h"
 #include "rb_fs.h"
 
+/* Whether a string or key of the (already parsed) JSON text holds the escape \u0000. */
+static bool nul_escape_at(const char *text, size_t len, size_t *at)
+{
+	bool in_string = false;
+	for (size_t i = 0; i < len; i++) {
+		if (!in_string) {
+			in_string = text[i] == '"';
+			continue;
+		}
+		if (text[i] == '"') {
+			in_string = false;
+		} else if (text[i] == '\\' && i + 1 < len) {
+			if (text[i + 1] == 'u' && i + 5 < len && !memcmp(text + i + 2, "0000", 4)) {
+				*at = i;
+				return true;
+			}
+			i++; /* the escaped character */
+		}
+	}
+	return false;
+}
+
+/* Length of the well-formed UTF-8 sequence at s (at most n bytes), 0 when ill-formed. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned char c = s[0];
+	if (c < 0x80)
+		return 1;
+	size_t len;
+	unsigned char lo = 0x80, hi = 0xbf; /* allowed range of the second byte */
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		if (c == 0xe0)
+			lo = 0xa0; /* overlong */
+		else if (c == 0xed)
+			hi = 0x9f; /* surrogates */
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		if (c == 0xf0)
+			lo = 0x90; /* overlong */
+		else if (c == 0xf4)
+			hi = 0x8f; /* past U+10FFFF */
+	} else {
+		return 0;
+	}
+	if (n < len || s[1] < lo || s[1] > hi)
+		return 0;
+	for (size_t i = 2; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	return len;
+}
+
+bool rb_utf8_valid(const char *s, size_t len)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq(u + i, len - i);
+		if (!n)
+			return false;
+		i += n;
+	}
+	return true;
+}
+
+void rb_utf8_sanitize(const char *s, size_t len, struct rb_buf *out)
+{
+	const unsigned char *u = (const unsigned char *)s;
+	size_t start = 0;
+	for (size_t i = 0; i < len;) {
+		size_t n = utf8_seq(u + i, len - i);
+		if (n) {
+			i += n;
+			continue;
+		}
+		rb_buf_add(out, s + start, i - start);
+		rb_buf_adds(out, "\xEF\xBF\xBD"); /* U+FFFD REPLACEMENT CHARACTER */
+		start = ++i;
+	}
+	rb_buf_add(out, s + start, len - start);
+}
+
 struct json_object *rb_json_parse(const char *text, size_t len, struct rb_err *err)
 {
 	if (len > INT_MAX) {
@@ -18,7 +102,7 @@ struct json_object *rb_json_parse(const char *text, size_t len, struct rb_err *e
 		rb_err_set(err, RB_EINTERNAL, "out of memory");
 		return NULL;
 	}
-	json_tokener_set_flags(tok, JSON_TOKENER_STRICT);
+	json_tokener_set_flags(tok, JSON_TOKENER_STRICT | JSON_TOKENER_VALIDATE_UTF8);
 	struct json_object *obj = json_tokener_parse_ex(tok, text, (int)len);
 	enum json_tokener_error jerr = json_tokener_get_error(tok);
 	size_t end = json_tokener_get_parse_end(tok);
@@ -49,6 +133,13 @@ struct json_object *rb_json_parse(const char *text, size_t len, struct rb_err *e
 		}
 	}
 	json_tokener_free(tok);
+	size_t at;
+	if (obj && nul_escape_at(text, len, &at)) {
+		rb_err_set(err, RB_EINVAL, "malformed JSON at offset %zu: \\u0000 (a NUL character) is "
+			   "not allowed in a string", at);
+		json_object_put(obj);
+		obj = NULL;
+	}
 	return obj;
 }
 

@@ -9,10 +9,12 @@
 #include <stdint.h>
 #include <json-c/json.h>
 
+#include "rb_buf.h"
 #include "rb_err.h"
 
 /* Parse text as JSON (the whole text, nothing trailing; a bare "null" is an error too).
- * NULL and *err on failure. */
+ * NULL and *err on failure. Refused as well: invalid UTF-8, and a \u0000 escape in a string
+ * or key (json-c would keep the NUL and every C reader would see the value cut there). */
 struct json_object *rb_json_parse(const char *text, size_t len, struct rb_err *err);
 /* Field accessors: NULL / default when absent or of another type. */
 const char *rb_json_str(struct json_object *obj, const char *key);
@@ -29,6 +31,13 @@ const char *rb_json_compact(struct json_object *obj);
 void rb_json_add_str(struct json_object *obj, const char *key, const char *val);
 void rb_json_add_int(struct json_object *obj, const char *key, int64_t val);
 void rb_json_add_bool(struct json_object *obj, const char *key, bool val);
+/* Whether s[0..len) is well-formed UTF-8 (no overlong forms, surrogates or code points past
+ * U+10FFFF). */
+bool rb_utf8_valid(const char *s, size_t len);
+/* Append s[0..len) to out with every ill-formed sequence replaced by U+FFFD. Text that came
+ * from outside (build output, logs, catalog strings) goes through this before it enters JSON
+ * or an event stream, so what the hive sends is always valid UTF-8. */
+void rb_utf8_sanitize(const char *s, size_t len, struct rb_buf *out);
 /* Read and parse a JSON file; RB_ENOTFOUND when missing. */
 struct json_object *rb_json_read_file(const char *path, struct rb_err *err);
 /* Write obj pretty-printed atomically. */

@@ -1,16 +1,24 @@
 #include "rb_proc.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
 
 extern char **environ;
 
@@ -77,6 +85,33 @@ static void child_fail(int fd, int e, const char *what)
 	_exit(127);
 }
 
+/*
+ * Child side: mark every descriptor above 2 close-on-exec, so that no child inherits what the
+ * hive holds (its listening socket, the home lock, other jobs' pipes and log files). Marked
+ * rather than closed so that the exec-report pipe keeps working until the exec itself.
+ * close_range(2) does it in one call (Linux 5.11); where it is missing (ENOSYS, or EINVAL from
+ * a kernel without CLOSE_RANGE_CLOEXEC) every possible descriptor is marked one by one.
+ * Async-signal-safe.
+ */
+static void cloexec_from_3(void)
+{
+#ifdef SYS_close_range
+	if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) == 0)
+		return;
+#endif
+	struct rlimit rl;
+	long max = 65536;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
+		max = (long)rl.rlim_cur;
+	if (max > (1L << 20))
+		max = 1L << 20;
+	for (long fd = 3; fd < max; fd++) {
+		int fl = fcntl((int)fd, F_GETFD);
+		if (fl >= 0 && !(fl & FD_CLOEXEC))
+			fcntl((int)fd, F_SETFD, fl | FD_CLOEXEC);
+	}
+}
+
 static int open_null(int flags)
 {
 	return open("/dev/null", flags | O_CLOEXEC);
@@ -90,13 +125,27 @@ int rb_proc_start(const struct rb_proc_opts *o, struct rb_proc *proc, struct rb_
 	if (!err)
 		err = &local;
 	proc->pid = -1;
+	proc->group = false;
 	proc->out_fd = proc->err_fd = -1;
 	if (!o->argv || !o->argv[0])
 		return rb_err_set(err, RB_EINTERNAL, "no program to run");
 
 	/* Resolve argv[0] before forking: PATH search allocates, which the child must not. */
 	struct rb_buf prog = RB_BUF_INIT;
-	if (rb_proc_which(o->argv[0], &prog) != 0) {
+	if (o->cwd && o->argv[0][0] != '/' && strchr(o->argv[0], '/')) {
+		/* "./name": relative to the child's working directory, which is where it is
+		 * looked for (the sandbox runs binaries this way, from a directory whose
+		 * ancestors it may not enter). */
+		struct rb_buf full = RB_BUF_INIT;
+		rb_buf_addf(&full, "%s/%s", o->cwd, o->argv[0]);
+		int ok = access(full.data, X_OK);
+		int e = errno;
+		rb_buf_release(&full);
+		if (ok != 0)
+			return rb_err_set(err, RB_ENOTFOUND, "cannot execute '%s' in '%s': %s",
+					  o->argv[0], o->cwd, strerror(e));
+		rb_buf_adds(&prog, o->argv[0]);
+	} else if (rb_proc_which(o->argv[0], &prog) != 0) {
 		rb_buf_release(&prog);
 		return rb_err_set(err, RB_ENOTFOUND, "cannot execute '%s': %s", o->argv[0],
 				  strchr(o->argv[0], '/') ? strerror(errno) : "not found in PATH");
@@ -124,11 +173,6 @@ int rb_proc_start(const struct rb_proc_opts *o, struct rb_proc *proc, struct rb_
 		sigprocmask(SIG_SETMASK, &all, NULL);
 		if (o->new_pgroup && setpgid(0, 0) != 0)
 			child_fail(rep[1], errno, "setpgid");
-		if (o->die_with_parent) {
-			prctl(PR_SET_PDEATHSIG, SIGKILL);
-			if (getppid() != parent)
-				_exit(127);
-		}
 		int fd_out = o->out == RB_PROC_IO_PIPE ? outp[1]
 			     : o->out == RB_PROC_IO_FD ? o->out_fd
 						       : nullfd;
@@ -138,12 +182,20 @@ int rb_proc_start(const struct rb_proc_opts *o, struct rb_proc *proc, struct rb_
 						       : nullfd;
 		if (dup2(nullfd, 0) < 0 || dup2(fd_out, 1) < 0 || dup2(fd_err, 2) < 0)
 			child_fail(rep[1], errno, "dup2");
+		cloexec_from_3();
 		if (o->cwd && chdir(o->cwd) != 0)
 			child_fail(rep[1], errno, "chdir");
 		if (o->child_setup) {
 			int e = o->child_setup(o->child_arg);
 			if (e)
 				child_fail(rep[1], e, o->setup_what ? o->setup_what : "setup");
+		}
+		/* After child_setup: a change of credentials there (the build sandbox's setuid)
+		 * clears the parent-death signal, so it is set last. */
+		if (o->die_with_parent) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			if (getppid() != parent)
+				_exit(127);
 		}
 		execve(prog.data, (char *const *)o->argv, envp);
 		child_fail(rep[1], errno, "exec");
@@ -178,6 +230,7 @@ int rb_proc_start(const struct rb_proc_opts *o, struct rb_proc *proc, struct rb_
 	if (errp[1] >= 0)
 		close(errp[1]);
 	proc->pid = pid;
+	proc->group = o->new_pgroup;
 	proc->out_fd = outp[0];
 	proc->err_fd = errp[0];
 	rb_buf_release(&prog);
@@ -334,16 +387,148 @@ int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, 
 		rb_buf_release(&acc[i].buf);
 	}
 	proc->out_fd = proc->err_fd = -1;
+	/* The pipes are closed (or were never there), but the child may still run: one that
+	 * closed or handed off its output (a daemon, `exec >/dev/null; sleep infinity`) is held
+	 * to the same time limit and cancel as one that keeps writing. */
+	int delay_ms = 1;
+	while (!rc) {
+		siginfo_t si;
+		memset(&si, 0, sizeof(si));
+		if (waitid(P_PID, (id_t)proc->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+			if (errno == EINTR)
+				continue;
+			rc = rb_err_set(err, RB_EIO, "cannot wait for process %d: %s", (int)proc->pid,
+					strerror(errno));
+			break;
+		}
+		if (si.si_pid == proc->pid)
+			break; /* ended; reaped below */
+		if (stop && stop(arg)) {
+			rc = rb_err_set(err, RB_ECANCELLED, "cancelled");
+			break;
+		}
+		if (deadline && rb_now_ms() >= deadline) {
+			rc = rb_err_set(err, RB_ETIMEDOUT, "timed out after %d ms", timeout_ms);
+			break;
+		}
+		usleep((useconds_t)delay_ms * 1000);
+		if (delay_ms < 50)
+			delay_ms *= 2;
+	}
 	int st = 0;
 	if (rc) {
-		rb_proc_stop(proc->pid, getpgid(proc->pid) == proc->pid, 2000, &st);
-	} else if (rb_proc_wait(proc->pid, -1, &st) != 0) {
-		rc = rb_err_set(err, RB_EIO, "cannot wait for process %d: %s", (int)proc->pid,
-				strerror(errno));
+		rb_proc_stop(proc->pid, proc->group, 2000, &st);
+	} else if (!rc) {
+		/* Whatever the child left in its process group goes with it: killed while the
+		 * leader is still an unreaped zombie, so the group id cannot have been reused. */
+		if (proc->group)
+			kill(-proc->pid, SIGKILL);
+		if (rb_proc_wait(proc->pid, -1, &st) != 0)
+			rc = rb_err_set(err, RB_EIO, "cannot wait for process %d: %s", (int)proc->pid,
+					strerror(errno));
 	}
 	if (status)
 		*status = st;
 	return rc;
+}
+
+/* Real and effective uid of a live (not zombie) process from /proc/<pid>/status; false when
+ * it is gone or a zombie. */
+static bool proc_uids(long pid, uid_t *ruid, uid_t *euid)
+{
+	char path[64], line[256];
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return false;
+	bool live = true, have = false;
+	while (fgets(line, sizeof(line), f)) {
+		if (!strncmp(line, "State:", 6)) {
+			const char *p = line + 6;
+			while (*p == ' ' || *p == '\t')
+				p++;
+			if (*p == 'Z' || *p == 'X')
+				live = false;
+		} else if (!strncmp(line, "Uid:", 4)) {
+			unsigned long r, e;
+			if (sscanf(line + 4, "%lu %lu", &r, &e) == 2) {
+				*ruid = (uid_t)r;
+				*euid = (uid_t)e;
+				have = true;
+			}
+			break;
+		}
+	}
+	fclose(f);
+	return live && have;
+}
+
+int rb_proc_count_uids(uid_t first, unsigned count, unsigned char *seen)
+{
+	DIR *d = opendir("/proc");
+	if (!d)
+		return -1;
+	int n = 0;
+	struct dirent *de;
+	while ((de = readdir(d))) {
+		char *end;
+		long pid = strtol(de->d_name, &end, 10);
+		uid_t r, e;
+		if (*end || pid <= 1 || !proc_uids(pid, &r, &e))
+			continue;
+		bool in_r = r >= first && r - first < count, in_e = e >= first && e - first < count;
+		if (!in_r && !in_e)
+			continue;
+		n++;
+		if (seen)
+			seen[(in_r ? r : e) - first] = 1;
+	}
+	closedir(d);
+	return n;
+}
+
+/* kill(-1, SIGKILL) from a child that is `uid`: the kernel delivers it to every process of
+ * that uid in one pass (no fork can slip past), wherever their process group or session. */
+static void kill_as(uid_t uid)
+{
+	pid_t pid = fork();
+	if (pid == 0) {
+		if (setgroups(0, NULL) != 0 || setresgid(uid, uid, uid) != 0 ||
+		    setresuid(uid, uid, uid) != 0)
+			_exit(1);
+		kill(-1, SIGKILL);
+		_exit(0);
+	}
+	if (pid > 0)
+		rb_proc_wait(pid, -1, NULL);
+}
+
+int rb_proc_kill_uids(uid_t first, unsigned count)
+{
+	if (first == 0 || count == 0 || geteuid() != 0)
+		return 0;
+	unsigned char *seen = calloc(count, 1);
+	if (!seen)
+		return -1;
+	int total = -1;
+	for (int round = 0; round < 100; round++) {
+		memset(seen, 0, count);
+		int n = rb_proc_count_uids(first, count, seen);
+		if (n < 0)
+			break;
+		if (total < 0)
+			total = n;
+		if (n == 0) {
+			free(seen);
+			return total;
+		}
+		for (unsigned i = 0; i < count; i++)
+			if (seen[i])
+				kill_as(first + i);
+		usleep(round < 10 ? 2000 : 20000); /* SIGKILL takes effect asynchronously */
+	}
+	free(seen);
+	return -1;
 }
 
 void rb_proc_capture_line(void *arg, const char *line, size_t len, bool is_err)

@@ -44,6 +44,7 @@ struct rb_proc_opts {
 
 struct rb_proc {
 	pid_t pid;
+	bool group; /* started with new_pgroup: the group is killed with it */
 	int out_fd; /* read end of the stdout pipe, or -1 */
 	int err_fd; /* read end of the stderr pipe, or -1 */
 };
@@ -58,11 +59,21 @@ typedef void (*rb_proc_line_fn)(void *arg, const char *line, size_t len, bool is
  * it has one) and makes rb_proc_pump return -RB_ECANCELLED. */
 typedef bool (*rb_proc_stop_fn)(void *arg);
 
-/* Read stdout and stderr together, line by line as they come, until both close or the time
- * limit passes (timeout_ms <= 0: none), then reap the child into *status. On time-out the child
- * is killed and -RB_ETIMEDOUT returned. Closes the pipe fds. */
+/* Read stdout and stderr together, line by line as they come, until both close, then wait for
+ * the child to end, and reap it into *status. The time limit (timeout_ms <= 0: none) and `stop`
+ * hold the whole time, pipes open or not: on time-out the child (its process group when it has
+ * one) is stopped and -RB_ETIMEDOUT returned. When a child with its own process group ends by
+ * itself, whatever is left in its group is SIGKILLed before it is reaped. Closes the pipe fds. */
 int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, rb_proc_stop_fn stop,
 		 void *arg, int *status, struct rb_err *err);
+
+/* Count the live (not zombie) processes whose real or effective uid is in [first, first+count);
+ * `seen` (count bytes, may be NULL) gets a 1 for each uid found. -1 when /proc is unreadable. */
+int rb_proc_count_uids(uid_t first, unsigned count, unsigned char *seen);
+/* SIGKILL every process of the uids [first, first+count) (the hive must be root; never uid 0),
+ * whatever their process group or session, and wait until none is left. Returns how many there
+ * were, -1 when they could not all be killed. */
+int rb_proc_kill_uids(uid_t first, unsigned count);
 
 /* Wait for pid up to timeout_ms (< 0: forever). Returns 0 and *status when it ended, 1 when it
  * still runs, negative on error. */

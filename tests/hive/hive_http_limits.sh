@@ -31,7 +31,7 @@ PY
 
 out=$(raw '
 s = conn(); t = time.time()
-s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\n"
           b"Content-Length: 1000000000000\r\n\r\n{")
 print(answer(s), "%.0f" % (time.time() - t))')
 assert_eq "$out" "HTTP/1.1 413 Content Too Large 0" \
@@ -39,7 +39,7 @@ assert_eq "$out" "HTTP/1.1 413 Content Too Large 0" \
 
 out=$(raw '
 s = conn()
-s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
 chunk = b"%x\r\n%s\r\n" % (65536, b"a" * 65536)
 try:
     for i in range(1000):
@@ -53,7 +53,7 @@ assert_contains "$(cat "$HIVE_LOG")" "closing a connection that sent a POST /v1/
 
 out=$(raw '
 s = conn()
-s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n")
+s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n")
 chunk = b"%x\r\n%s\r\n" % (65536, b"a" * 65536)
 for i in range(24):
     s.sendall(chunk)
@@ -63,14 +63,14 @@ assert_eq "$out" "HTTP/1.1 413 Content Too Large" "an ordinary oversized chunked
 
 out=$(raw '
 s = conn(); t = time.time()
-s.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
+s.sendall(b"GET /health HTTP/1.1\r\nHost: 127.0.0.1\r\n")
 r = answer(s)
 print(r, "fast" if time.time() - t < 6 else "slow")')
 assert_eq "$out" "closed fast" "a client that never ends its headers is dropped after the timeout"
 
 out=$(raw '
 s = conn(); t = time.time()
-s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"oper")
+s.sendall(b"POST /v1/jobs HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"oper")
 r = answer(s)
 print(r, "fast" if time.time() - t < 6 else "slow")')
 assert_eq "$out" "closed fast" "a client that stalls in its body is dropped after the timeout"

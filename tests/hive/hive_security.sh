@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Security defaults: no token, no non-loopback bind; tokens guard mutations; bodies are capped.
+# Security defaults: no token, no non-loopback bind; the token guards everything but /health;
+# bodies are capped.
 . "$RBEE_SRC/tests/lib.sh"
 
 set +e
@@ -18,7 +19,10 @@ code=$(curl -s -o "$T/wrong.json" -w '%{http_code}' -X POST -H 'Authorization: B
 assert_eq "$code" 401 "a wrong token is refused for job submission"
 assert_contains "$(jq -r .error "$T/wrong.json")" "token was refused" "and the error says the token was wrong, not missing"
 code=$(curl -s -o /dev/null -w '%{http_code}' "$HIVE_URL/v1/info")
-assert_eq "$code" 200 "reads need no token"
+assert_eq "$code" 401 "reads need the token too"
+code=$(curl -s -o /dev/null -w '%{http_code}' -H 'Authorization: Bearer s3cret-token' "$HIVE_URL/v1/info")
+assert_eq "$code" 200 "and pass with it"
+assert_eq "$(curl -s "$HIVE_URL/health")" ok "/health needs no token"
 head -c 2000000 /dev/zero | tr '\0' 'x' >"$T/big"
 code=$(curl -s -o "$T/big.out" -w '%{http_code}' -X POST -H 'Authorization: Bearer s3cret-token' \
 	--data-binary @"$T/big" "$HIVE_URL/v1/jobs")

@@ -2,7 +2,7 @@
 # A hive killed with SIGKILL mid-install: the next start finds the earlier install intact (or
 # nothing), removes the staging leftovers, the build directory outside RBEE_HOME and the
 # build's surviving processes - but a second hive started on the same home while the first one
-# runs leaves the first one's work alone.
+# runs is refused and leaves the first one's work alone.
 . "$RBEE_SRC/tests/lib.sh"
 . "$RBEE_SRC/tests/install/install_lib.sh"
 
@@ -25,14 +25,19 @@ WAIT_S=30 wait_for grep -q 'BUILD_PID=' "$T/stream.txt" || fail "build() did not
 [ -n "$(ls "$RBEE_HOME/staging")" ] || fail "the reinstall has no staging directory"
 ok "the reinstall is building in staging"
 
-# A second hive on the same home must not take the first one's staging for leftovers.
-first_pid=$HIVE_PID first_url=$HIVE_URL
-start_hive --catalog "$cat"
-assert_contains "$(cat "$HIVE_LOG")" "another hive uses" "a second hive sees the first one"
+# A second hive on the same home is refused before it touches anything, naming the holder.
+first_pid=$HIVE_PID
+rc=0
+"$BIN/rbee-hive" --port 0 --catalog "$cat" >"$T/second.log" 2>&1 || rc=$?
+assert_eq "$rc" 1 "a second hive on the same home exits with status 1"
+assert_contains "$(cat "$T/second.log")" "another rbee-hive (pid $first_pid, port $HIVE_PORT) already uses RBEE_HOME '$RBEE_HOME'" \
+	"and names the hive that holds the home"
 [ -n "$(ls "$RBEE_HOME/staging")" ] || fail "the second hive removed the first one's staging"
 ok "and leaves its staging alone"
-stop_hive
-HIVE_PID=$first_pid HIVE_URL=$first_url
+pgrep -f 'sleep 359[7]' >/dev/null || fail "the second hive killed the first one's build"
+ok "and its build"
+curl -sf "$HIVE_URL/health" >/dev/null || fail "the first hive stopped answering"
+ok "the first hive still answers /health"
 
 outside=$(find /var/tmp /tmp -maxdepth 1 -name "rbee-build-$id-*" 2>/dev/null | head -1)
 kill -KILL "$HIVE_PID"

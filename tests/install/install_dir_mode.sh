@@ -24,6 +24,7 @@ out=$(install_stream rbee-test-worker-local)
 assert_contains "$out" "data: [DONE]" "relative source resolved against the catalog directory"
 assert_contains "$out" "$T/catalog/rbee-test-worker-1.0.tar.gz" "it is read from the catalog directory"
 
+stop_hive # one hive per home
 start_hive --catalog "file://$T/catalog"
 out=$(run_job '{"operation":"worker_list_installed"}')
 assert_eq "$(job_data "$out" | jq -r '[.workers[].id] | join(",")')" "rbee-test-worker,rbee-test-worker-local" \

@@ -7,7 +7,7 @@ start_hive --max-jobs 4
 mkdir -p "$T/out"
 # One client: submit hive_check, follow its stream to the end, keep the stream.
 cat >"$T/client.sh" <<'EOS'
-id=$(curl -sf -X POST --data-binary '{"operation":"hive_check"}' "$1/v1/jobs" | jq -r .job_id) || exit 1
+id=$(curl -sf -X POST -H 'Content-Type: application/json' --data-binary '{"operation":"hive_check"}' "$1/v1/jobs" | jq -r .job_id) || exit 1
 curl -sN --max-time 60 "$1/v1/jobs/$id/stream" >"$2/$id.sse"
 EOS
 seq 100 | xargs -P 100 -I{} bash "$T/client.sh" "$HIVE_URL" "$T/out" || fail "a client failed"

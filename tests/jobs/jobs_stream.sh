@@ -8,7 +8,7 @@ start_hive
 events() { grep -v -e '^:' -e '^$' <<<"$1" || true; }
 
 # --- submit answers 201 with the job id and its stream URL
-resp=$(curl -s -w ' %{http_code}' -X POST --data-binary '{"operation":"hive_check","hive_id":"localhost"}' \
+resp=$(curl -s -w ' %{http_code}' -X POST -H 'Content-Type: application/json' --data-binary '{"operation":"hive_check","hive_id":"localhost"}' \
 	"$HIVE_URL/v1/jobs")
 code=${resp##* }
 body=${resp% *}

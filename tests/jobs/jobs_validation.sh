@@ -4,7 +4,7 @@
 . "$RBEE_SRC/tests/lib.sh"
 start_hive
 
-njobs() { curl -sf "$HIVE_URL/v1/jobs" | jq '.jobs | length'; }
+njobs() { curl -sf ${HIVE_TOKEN:+-H "Authorization: Bearer $HIVE_TOKEN"} "$HIVE_URL/v1/jobs" | jq '.jobs | length'; }
 
 # refused BODY STATUS NEEDLE WHAT
 refused() {
@@ -37,10 +37,10 @@ refused '{"operation":"test_sleep","seconds":1}' 400 "unknown operation 'test_sl
 # A 2 MiB body: 413 before the handler, whether announced by Content-Length or chunked.
 head -c $((2 * 1024 * 1024)) /dev/zero | tr '\0' ' ' >"$T/big.json"
 printf '{"operation":"hive_check"}' >>"$T/big.json"
-code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST --data-binary @"$T/big.json" "$HIVE_URL/v1/jobs")
+code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary @"$T/big.json" "$HIVE_URL/v1/jobs")
 assert_eq "$code" 413 "a 2 MiB body is 413"
 assert_eq "$(jq -r .code "$T/r.body")" too_large "413 body is JSON"
-code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' \
+code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST -H 'Transfer-Encoding: chunked' -H 'Content-Type: application/json' \
 	--data-binary @"$T/big.json" "$HIVE_URL/v1/jobs")
 assert_eq "$code" 413 "a 2 MiB chunked body is 413"
 
@@ -48,23 +48,28 @@ assert_eq "$(njobs)" "$before" "no refused submit created a job"
 assert_eq "$(ls "$RBEE_HOME/state" 2>/dev/null | grep -c scratch || true)" 0 "nothing left in the state directory"
 
 # The same valid request goes through.
-code=$(curl -s -o /dev/null -w '%{http_code}' -X POST --data-binary '{"operation":"hive_check"}' "$HIVE_URL/v1/jobs")
+code=$(curl -s -o /dev/null -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary '{"operation":"hive_check"}' "$HIVE_URL/v1/jobs")
 assert_eq "$code" 201 "a valid submit is accepted"
 assert_eq "$(njobs)" "$((before + 1))" "and creates one job"
 stop_hive
 
-# With a token: submits and cancels need it, streams and lists do not.
+# With a token: everything but /health needs it (submits, cancels, streams, lists).
 RBEE_API_TOKEN=s3cret-token start_hive
-code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST --data-binary '{"operation":"hive_check"}' "$HIVE_URL/v1/jobs")
+HIVE_TOKEN=s3cret-token
+code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST -H 'Content-Type: application/json' --data-binary '{"operation":"hive_check"}' "$HIVE_URL/v1/jobs")
 assert_eq "$code" 401 "submit without the token is 401"
-code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong' \
+code=$(curl -s -o "$T/r.body" -w '%{http_code}' -X POST -H 'Authorization: Bearer wrong' -H 'Content-Type: application/json' \
 	--data-binary '{"operation":"hive_check"}' "$HIVE_URL/v1/jobs")
 assert_eq "$code" 401 "submit with a wrong token is 401"
 assert_eq "$(njobs)" 0 "unauthorized submits created nothing"
-id=$(curl -sf -X POST -H 'Authorization: Bearer s3cret-token' --data-binary '{"operation":"hive_check"}' \
+id=$(curl -sf -X POST -H 'Authorization: Bearer s3cret-token' -H 'Content-Type: application/json' --data-binary '{"operation":"hive_check"}' \
 	"$HIVE_URL/v1/jobs" | jq -r .job_id)
+code=$(curl -s -o /dev/null -w '%{http_code}' "$HIVE_URL/v1/jobs/$id/stream")
+assert_eq "$code" 401 "its stream without the token is 401"
+code=$(curl -s -o /dev/null -w '%{http_code}' "$HIVE_URL/v1/jobs")
+assert_eq "$code" 401 "the job list without the token is 401"
 out=$(stream "$id")
-assert_eq "$(grep '^data: ' <<<"$out" | tail -n 1)" "data: [DONE]" "with the token the job runs; its stream needs none"
+assert_eq "$(grep '^data: ' <<<"$out" | tail -n 1)" "data: [DONE]" "with the token the job runs and streams"
 code=$(curl -s -o /dev/null -w '%{http_code}' -X DELETE "$HIVE_URL/v1/jobs/$id")
 assert_eq "$code" 401 "cancel without the token is 401"
 pass

@@ -20,6 +20,10 @@ Switches, set with POST /_control and a JSON body (each is replaced by what is p
   {"wrong_hash": ["org/repo/file"]}     announce a sha256 that does not match the bytes
   {"ignore_range": true}        answer 200 with the whole file to Range requests
   {"no_sha": true}              announce no sha256 anywhere (listing, X-Linked-Etag)
+  {"no_size": true}             announce no size anywhere (listing, tree, X-Linked-Size)
+  {"endless": {"org/repo/file": N}}   the CDN ignores Range and sends the file and then N more
+                                zero bytes with no Content-Length (the body ends when the
+                                connection closes): a hub that announces nothing and sends on
 """
 import argparse
 import hashlib
@@ -141,17 +145,24 @@ class Hub(BaseHTTPRequestHandler):
         if not os.path.isdir(os.path.join(self.server.root, org, repo)):
             return self.send_json(404, {"error": "Repository not found"})
         entries = []
+        no_size = STATE.get("no_size")
         for rel, p in self.repo_files(org, repo):
             size = os.path.getsize(p)
             sha = self.announced_sha(rid + "/" + rel, p)
             lfs = {"sha256": sha, "size": size, "pointerSize": 134} if sha else None
+            if lfs and no_size:
+                del lfs["size"]
             entries.append((rel, size, lfs))
         if rest == ["tree", "main"]:
             tree = []
             for rel, size, lfs in entries:
                 e = {"type": "file", "path": rel, "size": size, "oid": "0" * 40}
+                if no_size:
+                    del e["size"]
                 if lfs:
-                    e["lfs"] = {"oid": lfs["sha256"], "size": size, "pointerSize": 134}
+                    e["lfs"] = {"oid": lfs["sha256"], "pointerSize": 134}
+                    if not no_size:
+                        e["lfs"]["size"] = size
                 tree.append(e)
             return self.send_json(200, tree)
         if rest:
@@ -159,6 +170,8 @@ class Hub(BaseHTTPRequestHandler):
         siblings = []
         for rel, size, lfs in entries:
             s = {"rfilename": rel, "size": size, "blobId": "0" * 40}
+            if no_size:
+                del s["size"]
             if lfs:
                 s["lfs"] = lfs
             siblings.append(s)
@@ -172,8 +185,9 @@ class Hub(BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             return self.send_json(404, {"error": "Entry not found"},
                                   {"X-Error-Code": "EntryNotFound"})
-        extra = {"Location": "/cdn/%s/%s/%s" % (org, repo, rel),
-                 "X-Linked-Size": str(os.path.getsize(path))}
+        extra = {"Location": "/cdn/%s/%s/%s" % (org, repo, rel)}
+        if not STATE.get("no_size"):
+            extra["X-Linked-Size"] = str(os.path.getsize(path))
         sha = self.announced_sha(rid + "/" + rel, path)
         if sha:
             extra["X-Linked-Etag"] = '"%s"' % sha
@@ -191,6 +205,10 @@ class Hub(BaseHTTPRequestHandler):
         if not os.path.isfile(path):
             return self.send_json(404, {"error": "not found"})
         size = os.path.getsize(path)
+        key = "%s/%s/%s" % (org, repo, rel)
+        endless = (STATE.get("endless") or {}).get(key)
+        if endless is not None:
+            return self.send_endless(path, int(endless))
         start, end = 0, size - 1
         rng = self.headers.get("Range")
         partial = False
@@ -228,6 +246,25 @@ class Hub(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
                 return
             self.send_bytes(f, start, count)
+
+    def send_endless(self, path, extra):
+        """The file, then `extra` zero bytes, in a body that only the closed connection ends."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/octet-stream")
+        self.send_header("Connection", "close")
+        self.end_headers()
+        self.close_connection = True
+        try:
+            with open(path, "rb") as f:
+                self.wfile.write(f.read())
+            chunk = b"\0" * (1 << 16)
+            while extra > 0:
+                n = min(extra, len(chunk))
+                self.wfile.write(chunk[:n])
+                extra -= n
+            self.wfile.flush()
+        except (BrokenPipeError, ConnectionResetError):
+            pass
 
     def send_bytes(self, f, offset, count):
         out = self.connection.fileno()
