@@ -14,6 +14,10 @@ packages=(
 	git ca-certificates tar gzip xz-utils zstd bzip2 unzip procps
 	# the tests
 	libcmocka-dev jq curl python3
+	# scripts/fuzz.sh (run by scripts/test.sh): clang; libFuzzer and clang's ASan/UBSan
+	# runtimes (libclang_rt.*.a: only recommended by clang-14); llvm-symbolizer, which clang's
+	# sanitizers run to put file:line in their reports
+	clang libclang-rt-14-dev llvm
 )
 if [ "${1:-}" = bench ]; then
 	packages+=(hwloc wrk bc) # lstopo, the HTTP load generator, arithmetic in the scripts

@@ -482,9 +482,11 @@ static size_t on_header(char *line, size_t size, size_t nmemb, void *arg)
 	char hex[65];
 	if (len > 5 && !strncmp(line, "HTTP/", 5)) {
 		memset(&d->resp, 0, sizeof(d->resp));
-		const char *sp = memchr(line, ' ', len);
-		if (sp)
-			d->resp.status = strtol(sp + 1, NULL, 10);
+		/* curl does not NUL-terminate header lines: read the code within the line only. */
+		const char *sp = memchr(line, ' ', len), *end = line + len;
+		for (const char *p = sp ? sp + 1 : end;
+		     p < end && *p >= '0' && *p <= '9' && d->resp.status < 1000; p++)
+			d->resp.status = d->resp.status * 10 + (*p - '0');
 	} else if (header_is(line, len, "Content-Range", &v, &vlen)) {
 		parse_content_range(&d->resp, v, vlen);
 	} else if (header_is(line, len, "Content-Length", &v, &vlen)) {

@@ -82,9 +82,10 @@ assert_contains "$out" "Permission denied" "and says why"
 assert_not_contains "$out" "sha256 $shadow_sha" "the sha256 of /etc/shadow is not in the stream"
 assert_nothing_installed rbee-sb-shadow
 
-# 4. A build that prints 3 MiB: build.log stops at RBEE_BUILD_LOG_MAX_MB=1 and says so.
+# 4. A build that prints 1.5 MB (within the job's event history, so a slow stream still sees
+#    every line): build.log stops at RBEE_BUILD_LOG_MAX_MB=1 and says so.
 entry rbee-sb-noisy rbee-noisy
-pkgbuild rbee-sb-noisy "" "" "build() { head -c 3000000 /dev/zero | tr '\\\\0' x | fold -w 99; }
+pkgbuild rbee-sb-noisy "" "" "build() { head -c 1500000 /dev/zero | tr '\\\\0' x | fold -w 99; }
 $(script_package rbee-noisy 'echo noisy 1.0')"
 STREAM_MAX_S=120 out=$(install_stream rbee-sb-noisy)
 assert_contains "$out" "data: [DONE]" "a noisy build installs"
