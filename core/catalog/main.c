@@ -16,6 +16,7 @@
 
 #include "rb_err.h"
 #include "rb_fs.h"
+#include "rb_http_guard.h"
 #include "rb_log.h"
 #include "serve.h"
 #include "store.h"
@@ -97,21 +98,6 @@ static int parse_uint(const char *flag, const char *s, unsigned max, unsigned *o
 	return 0;
 }
 
-/* A number from the environment in [min, max], else `def` (warned about when set but wrong). */
-static unsigned env_uint(const char *name, unsigned min, unsigned max, unsigned def)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return def;
-	char *end;
-	errno = 0;
-	unsigned long x = strtoul(v, &end, 10);
-	if (*end || errno || x < min || x > max || *v == '-') {
-		rb_warn("ignoring %s='%s': use a number from %u to %u", name, v, min, max);
-		return def;
-	}
-	return (unsigned)x;
-}
 
 /* 0: run; 1: exit 0 (help/version printed); -1: usage error (message printed). */
 static int parse_args(int argc, char **argv, struct options *o)
@@ -231,8 +217,8 @@ static int run(struct options *o, const sigset_t *set)
 		.threads = o->threads,
 		.allowed_origins = o->allowed_origins ? o->allowed_origins : CAT_DEFAULT_ORIGINS,
 		.allowed_hosts = o->allowed_hosts ? o->allowed_hosts : "",
-		.per_ip = env_uint("RBEE_HTTP_MAX_PER_IP", 1, 1000, DEFAULT_PER_IP),
-		.timeout_s = env_uint("RBEE_HTTP_TIMEOUT_S", 1, 86400, DEFAULT_TIMEOUT_S),
+		.per_ip = rb_env_uint("RBEE_HTTP_MAX_PER_IP", 1, 1000, DEFAULT_PER_IP),
+		.timeout_s = rb_env_uint("RBEE_HTTP_TIMEOUT_S", 1, 86400, DEFAULT_TIMEOUT_S),
 	};
 	if (cat_server_start(&srv, &so, store, &err)) {
 		rb_error("%s", err.msg);

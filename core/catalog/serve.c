@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "rb_http_guard.h"
 #include "rb_json.h"
 #include "rb_log.h"
 
@@ -67,30 +68,12 @@ static void keep_body(struct cat_body *b, const char *text)
 
 /* ---- guards and CORS --------------------------------------------------------------------- */
 
-/* Whether `list` (comma-separated, blanks ignored) holds `item` (case-insensitive; a trailing
- * '/' does not count), or "*". */
-static bool list_has(const char *list, const char *item, size_t item_len)
-{
-	while (item_len && item[item_len - 1] == '/')
-		item_len--;
-	for (const char *p = list; p && *p;) {
-		p += strspn(p, " \t,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m && (p[m - 1] == ' ' || p[m - 1] == '\t' || p[m - 1] == '/'))
-			m--;
-		if ((m == 1 && p[0] == '*') || (m && m == item_len && !strncasecmp(p, item, m)))
-			return true;
-		p += n;
-	}
-	return false;
-}
 
 /* The request's Origin when it is allowed, else NULL. */
 static const char *allowed_origin(const struct cat_server *srv, struct MHD_Connection *c)
 {
 	const char *o = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_ORIGIN);
-	return o && list_has(srv->allowed_origins, o, strlen(o)) ? o : NULL;
+	return o && rb_list_has(srv->allowed_origins, o, strlen(o)) ? o : NULL;
 }
 
 static void add_cors(struct MHD_Response *r, const char *origin)
@@ -146,52 +129,13 @@ static unsigned header_count(struct MHD_Connection *c, const char *name)
 	return hc.n;
 }
 
-static bool same_address(const char *host, const char *bind)
-{
-	unsigned char a[16], b[16];
-	if (inet_pton(AF_INET, host, a) == 1 && inet_pton(AF_INET, bind, b) == 1)
-		return !memcmp(a, b, 4);
-	if (inet_pton(AF_INET6, host, a) == 1 && inet_pton(AF_INET6, bind, b) == 1)
-		return !memcmp(a, b, 16);
-	return false;
-}
-
-/* Whether a Host header names this server (the rules are in serve.h). */
+/* Whether a Host header names this server (rb_host_allowed's rules). */
 static bool host_allowed(const struct cat_server *srv, const char *header)
 {
-	char host[300];
-	size_t n;
-	bool literal;
-	unsigned char a[16];
-	if (header[0] == '[') {
-		n = strcspn(header + 1, "]");
-		if (header[1 + n] != ']' || n >= sizeof(host))
-			return false;
-		memcpy(host, header + 1, n);
-		host[n] = '\0';
-		if (inet_pton(AF_INET6, host, a) != 1)
-			return false;
-		literal = true;
-	} else {
-		n = strcspn(header, ":");
-		if (n == 0 || n >= sizeof(host))
-			return false;
-		memcpy(host, header, n);
-		host[n] = '\0';
-		literal = inet_pton(AF_INET, host, a) == 1;
-	}
-	for (char *p = host; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (!literal && n > 1 && host[n - 1] == '.')
-		host[--n] = '\0';
-	if (list_has(srv->allowed_hosts, host, n))
-		return true;
-	if (literal)
-		return srv->bind_any || same_address(host, srv->bind) ||
-		       (srv->bind_loopback && (!strcmp(host, "127.0.0.1") || !strcmp(host, "::1")));
-	if ((srv->bind_loopback || srv->bind_any) && !strcmp(host, "localhost"))
-		return true;
-	return srv->hostname[0] && !strcasecmp(host, srv->hostname);
+	struct rb_host_policy p = { .bind = srv->bind, .bind_any = srv->bind_any,
+				    .bind_loopback = srv->bind_loopback, .hostname = srv->hostname,
+				    .allowed_hosts = srv->allowed_hosts };
+	return rb_host_allowed(&p, header);
 }
 
 /* NULL when the request may go on, else why not (with its status in *status). */

@@ -34,6 +34,7 @@
 
 #include "hive.h"
 #include "rb_buf.h"
+#include "rb_http_guard.h"
 #include "rb_json.h"
 #include "rb_log.h"
 #include "routes.h"
@@ -71,28 +72,10 @@ struct conn_state {
  * answer in the middle of a body, and a hostile client need never end it). */
 #define DRAIN_FACTOR 8
 
-/* Whether `list` (comma-separated, blanks around items ignored) holds `item` (case-insensitive;
- * a trailing '/' on either side does not count), or "*". */
-static bool list_has(const char *list, const char *item, size_t item_len)
-{
-	while (item_len && item[item_len - 1] == '/')
-		item_len--;
-	for (const char *p = list; *p;) {
-		p += strspn(p, " \t,");
-		size_t n = strcspn(p, ",");
-		size_t m = n;
-		while (m && (p[m - 1] == ' ' || p[m - 1] == '\t' || p[m - 1] == '/'))
-			m--;
-		if ((m == 1 && p[0] == '*') || (m && m == item_len && !strncasecmp(p, item, m)))
-			return true;
-		p += n;
-	}
-	return false;
-}
 
 static bool origin_allowed(const struct rb_hive *hive, const char *origin)
 {
-	return list_has(hive->cfg.allowed_origins, origin, strlen(origin));
+	return rb_list_has(hive->cfg.allowed_origins, origin, strlen(origin));
 }
 
 /* Every answer: no caching, and for a browser origin that is allowed, the CORS headers that
@@ -332,73 +315,15 @@ static const char *framing_failure(struct MHD_Connection *conn)
 	return NULL;
 }
 
-static bool is_loopback_literal(const char *host)
-{
-	return !strcmp(host, "127.0.0.1") || !strcmp(host, "::1");
-}
-
-/* Whether `host` (an address literal, IPv6 without brackets) is the same address as `bind`. */
-static bool same_address(const char *host, const char *bind)
-{
-	unsigned char a[16], b[16];
-	if (inet_pton(AF_INET, host, a) == 1 && inet_pton(AF_INET, bind, b) == 1)
-		return !memcmp(a, b, 4);
-	if (inet_pton(AF_INET6, host, a) == 1 && inet_pton(AF_INET6, bind, b) == 1)
-		return !memcmp(a, b, 16);
-	return false;
-}
-
-/* Whether a Host header names this hive: its bind address; for a loopback bind localhost,
- * 127.0.0.1 and [::1]; for a wildcard bind (0.0.0.0, ::) any address literal and localhost;
- * its hostname; anything in --allowed-hosts. The port is not looked at. */
+/* Whether a Host header names this hive (rb_host_allowed's rules). */
 static bool host_allowed(struct rb_hive *hive, const char *header)
 {
 	const struct rb_server *srv = hive->server;
-	char host[300];
-	size_t n;
-	bool literal = false;
-	if (header[0] == '[') { /* [v6]:port */
-		n = strcspn(header + 1, "]");
-		if (header[1 + n] != ']' || n >= sizeof(host))
-			return false;
-		memcpy(host, header + 1, n);
-		host[n] = '\0';
-		unsigned char a[16];
-		if (inet_pton(AF_INET6, host, a) != 1)
-			return false;
-		literal = true;
-	} else {
-		n = strcspn(header, ":");
-		if (n == 0 || n >= sizeof(host))
-			return false;
-		memcpy(host, header, n);
-		host[n] = '\0';
-		unsigned char a[4];
-		literal = inet_pton(AF_INET, host, a) == 1;
-	}
-	for (char *p = host; *p; p++)
-		*p = (char)tolower((unsigned char)*p);
-	if (!literal && n > 1 && host[n - 1] == '.') /* "localhost." is "localhost" */
-		host[--n] = '\0';
-	if (list_has(hive->cfg.allowed_hosts, host, strlen(host)))
-		return true;
-	if (literal)
-		return srv->bind_any || same_address(host, hive->cfg.bind) ||
-		       (srv->bind_loopback && is_loopback_literal(host));
-	if ((srv->bind_loopback || srv->bind_any) && !strcmp(host, "localhost"))
-		return true;
-	return hive->hostname[0] && !strcasecmp(host, hive->hostname);
-}
-
-/* Whether a Content-Type header declares JSON: "application/json", parameters allowed. */
-static bool is_json_type(const char *ct)
-{
-	if (!ct)
-		return false;
-	ct += strspn(ct, " \t");
-	size_t n = strlen("application/json");
-	return !strncasecmp(ct, "application/json", n) &&
-	       (ct[n] == '\0' || ct[n] == ';' || ct[n] == ' ' || ct[n] == '\t');
+	struct rb_host_policy p = { .bind = hive->cfg.bind, .bind_any = srv->bind_any,
+				    .bind_loopback = srv->bind_loopback,
+				    .hostname = hive->hostname,
+				    .allowed_hosts = hive->cfg.allowed_hosts };
+	return rb_host_allowed(&p, header);
 }
 
 /* The refusals that come before routing (see the top of this file). */
@@ -477,7 +402,7 @@ static enum MHD_Result dispatch(struct rb_hive *hive, struct MHD_Connection *con
 			return reply_error(hive, conn, RB_ETOOBIG, msg);
 		}
 		const char *ct = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type");
-		if ((st->has_body || st->body.len) && !is_json_type(ct)) {
+		if ((st->has_body || st->body.len) && !rb_is_json_type(ct)) {
 			char msg[384];
 			snprintf(msg, sizeof(msg),
 				 "a request body must be sent as 'Content-Type: application/json', not "
@@ -516,7 +441,7 @@ static bool answer_before_body(struct rb_hive *hive, struct MHD_Connection *conn
 	if ((host && !host_allowed(hive, host)) || (origin && !origin_allowed(hive, origin)))
 		return true;
 	return st->has_body &&
-	       !is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"));
+	       !rb_is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -594,43 +519,6 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 	rb_warn("http: %s", line);
 }
 
-/* A whole number from an environment variable in [min, max], else `def` (with a warning when
- * it was set but is not one). */
-static unsigned env_uint(const char *name, unsigned min, unsigned max, unsigned def)
-{
-	const char *v = getenv(name);
-	if (!v || !*v)
-		return def;
-	char *end;
-	errno = 0;
-	unsigned long x = strtoul(v, &end, 10);
-	if (*end || errno || x < min || x > max || *v == '-') {
-		rb_warn("ignoring %s='%s': use a number from %u to %u", name, v, min, max);
-		return def;
-	}
-	return (unsigned)x;
-}
-
-static bool is_any_address(const char *bind)
-{
-	unsigned char a[16], zero[16] = { 0 };
-	if (inet_pton(AF_INET, bind, a) == 1)
-		return !memcmp(a, zero, 4);
-	if (inet_pton(AF_INET6, bind, a) == 1)
-		return !memcmp(a, zero, 16);
-	return false;
-}
-
-static bool is_loopback_address(const char *bind)
-{
-	struct in_addr a4;
-	struct in6_addr a6;
-	if (inet_pton(AF_INET, bind, &a4) == 1)
-		return (ntohl(a4.s_addr) >> 24) == 127;
-	if (inet_pton(AF_INET6, bind, &a6) == 1)
-		return IN6_IS_ADDR_LOOPBACK(&a6);
-	return false;
-}
 
 /* Bind and listen ourselves rather than through MHD, so the port (with --port 0) is known
  * before any server thread runs, and a failure says exactly why (EADDRINUSE, EACCES...). */
@@ -687,13 +575,13 @@ int rb_server_start(struct rb_hive *hive, struct rb_err *err)
 		close(fd);
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
 	}
-	srv->timeout_s = env_uint("RBEE_HTTP_TIMEOUT_S", 1, 86400, HTTP_TIMEOUT_DEFAULT_S);
-	srv->header_timeout_s = env_uint("RBEE_HTTP_HEADER_TIMEOUT_S", 1, 86400,
+	srv->timeout_s = rb_env_uint("RBEE_HTTP_TIMEOUT_S", 1, 86400, HTTP_TIMEOUT_DEFAULT_S);
+	srv->header_timeout_s = rb_env_uint("RBEE_HTTP_HEADER_TIMEOUT_S", 1, 86400,
 					 srv->timeout_s < HTTP_HEADER_TIMEOUT_DEFAULT_S
 						 ? srv->timeout_s : HTTP_HEADER_TIMEOUT_DEFAULT_S);
-	unsigned per_ip = env_uint("RBEE_HTTP_MAX_PER_IP", 1, CONNECTION_LIMIT, PER_IP_DEFAULT);
-	srv->bind_any = is_any_address(hive->cfg.bind);
-	srv->bind_loopback = is_loopback_address(hive->cfg.bind);
+	unsigned per_ip = rb_env_uint("RBEE_HTTP_MAX_PER_IP", 1, CONNECTION_LIMIT, PER_IP_DEFAULT);
+	srv->bind_any = rb_address_is_any(hive->cfg.bind);
+	srv->bind_loopback = rb_address_is_loopback(hive->cfg.bind);
 	hive->server = srv; /* the guards read it from the first request on */
 	srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, hive,
 				       MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, NULL,
