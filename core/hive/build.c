@@ -29,7 +29,11 @@
 
 /* --- settings and the uid range --- */
 
-#define DEFAULT_UIDS "64000-64255"
+/* 0x70000000 + 256: above Debian's statically and on-demand allocated ids (up to 64999, e.g.
+ * libvirt-qemu's 64055), systemd's dynamic users (61184-65519) and its container ranges
+ * (524288-1879048191), and below its foreign range (0x7FFE0000): ids no account, service or
+ * container of a usual node runs as, so killing "every process of the uid" hits only builds. */
+#define DEFAULT_UIDS "1879048192-1879048447"
 
 static struct {
 	pthread_once_t once;

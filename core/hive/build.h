@@ -5,7 +5,7 @@
  * The sandbox is what keeps a PKGBUILD from the hive's power:
  *   - the environment starts from rb_env_from_environ_scrubbed() (no hive secrets);
  *   - when the hive runs as root, every command of one build (and each verify) runs as a uid of
- *     its own, taken from RBEE_BUILD_UIDS (default 64000-64255; uid = gid, no passwd entry), with
+ *     its own, taken from RBEE_BUILD_UIDS (default 1879048192-1879048447; uid = gid, no passwd entry), with
  *     no supplementary groups, PR_SET_NO_NEW_PRIVS and resource limits (CPU time, file size,
  *     open files, processes, wall clock per command). Every process of that uid is SIGKILLed when
  *     each command ends (whatever its process group or session), when the uid is given back, and

@@ -47,7 +47,7 @@ void rb_config_usage(FILE *out)
 	      "  RBEE_PORT, RBEE_CATALOG_URL, RBEE_API_TOKEN   as the flags above\n"
 	      "  RBEE_BACKEND_PATH, RBEE_BACKEND_BLOCKLIST, RBEE_PROBE_TIMEOUT_MS   plugins\n"
 	      "  HF_ENDPOINT, HF_TOKEN, RBEE_DOWNLOAD_STALL_S, RBEE_DOWNLOAD_RETRIES   models\n"
-	      "  RBEE_BUILD_UIDS          uid range for builds when run as root (64000-64255)\n"
+	      "  RBEE_BUILD_UIDS          uid range for builds when run as root (1879048192-1879048447)\n"
 	      "  RBEE_BUILD_CPU_S, RBEE_BUILD_FSIZE_MB, RBEE_BUILD_NOFILE, RBEE_BUILD_NPROC,\n"
 	      "  RBEE_BUILD_TIMEOUT_S, RBEE_BUILD_LOG_MAX_MB   build limits (see README)\n"
 	      "  RBEE_WORKER_PORTS, RBEE_READY_TIMEOUT_S, RBEE_STOP_GRACE_MS,\n"

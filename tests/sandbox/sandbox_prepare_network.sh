@@ -10,7 +10,7 @@ need_root
 start_source_server
 make_test_catalog "$T/catalog"
 cat="$T/catalog"
-export RBEE_BUILD_UIDS=64320-64329
+export RBEE_BUILD_UIDS=64330-64339
 RBEE_API_TOKEN=tok-$$-secret start_hive --catalog "$cat"
 HIVE_TOKEN=tok-$$-secret
 
@@ -47,7 +47,7 @@ assert_contains "$out" "prepare: network=yes" "prepare() with rbee_options=(netw
 assert_contains "$out" "build: network=no" "build() still cannot"
 assert_contains "$out" "prepare: token=none" "and the token stays out of reach"
 
-assert_no_uid_procs 64320 64329 "nothing of the builds is left running"
+assert_no_uid_procs 64330 64339 "nothing of the builds is left running"
 curl -sf "$HIVE_URL/health" >/dev/null || fail "the hive stopped answering"
 ok "the hive still answers /health"
 pass
