@@ -14,6 +14,9 @@ set -euo pipefail
 : "${RBEE_TEST_BIN:=$RBEE_BUILD/tests/bin}"
 BIN="$RBEE_BUILD/bin"
 T=$(mktemp -d "${TMPDIR:-/tmp}/rbee-test.XXXXXX")
+# Searchable by others: workers run as uids of their own when the hive is root, and reach
+# their binary and model through RBEE_HOME below here (nothing here is listable by them).
+chmod 711 "$T"
 export RBEE_HOME="$T/home"
 mkdir -p "$RBEE_HOME"
 export NO_COLOR=1

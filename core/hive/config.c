@@ -50,6 +50,8 @@ void rb_config_usage(FILE *out)
 	      "  RBEE_BUILD_UIDS          uid range for builds when run as root (1879048192-1879048447)\n"
 	      "  RBEE_BUILD_CPU_S, RBEE_BUILD_FSIZE_MB, RBEE_BUILD_NOFILE, RBEE_BUILD_NPROC,\n"
 	      "  RBEE_BUILD_TIMEOUT_S, RBEE_BUILD_LOG_MAX_MB   build limits (see README)\n"
+	      "  RBEE_WORKER_UIDS         uid range for workers when run as root, or 'none'\n"
+	      "                           (1879048448-1879049471)\n"
 	      "  RBEE_WORKER_PORTS, RBEE_READY_TIMEOUT_S, RBEE_STOP_GRACE_MS,\n"
 	      "  RBEE_HEALTH_INTERVAL_MS  workers\n"
 	      "  RBEE_HTTP_TIMEOUT_S, RBEE_HTTP_HEADER_TIMEOUT_S, RBEE_HTTP_MAX_PER_IP   HTTP clients\n"

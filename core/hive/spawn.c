@@ -7,13 +7,17 @@
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <grp.h>
+#include <limits.h>
 #include <linux/mempolicy.h>
 #include <netinet/in.h>
+#include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -47,6 +51,19 @@
 #define LOG_TAIL_BYTES 8192
 
 /* Everything one spawn works with, from preflight to ready. */
+/* Whom a worker runs as. A worker is a program a catalog built: when the hive is root it never
+ * runs as root, but as a uid of its own, RBEE_WORKER_UIDS' first + (its port - the first worker
+ * port): ports are unique among live workers, so uids are too, with no allocation to keep.
+ * Supplementary groups: video and render, which own GPU device nodes that are not open to all. */
+#define WORKER_UIDS_DEFAULT "1879048448-1879049471" /* 0x70000100 + 1024, after the build uids */
+#define WORKER_GROUPS_MAX 4
+struct worker_user {
+	bool drop;
+	uid_t uid;
+	gid_t groups[WORKER_GROUPS_MAX];
+	int ngroups;
+};
+
 struct spawn {
 	struct rb_hive *hive;
 	struct rb_job *job;
@@ -59,6 +76,7 @@ struct spawn {
 	bool registered;
 	int ready_timeout_ms;
 	struct rb_plan plan;
+	struct worker_user user;
 };
 
 static const char *human(uint64_t n, char *buf, size_t len)
@@ -379,6 +397,7 @@ struct binding {
 	unsigned long nodes[MAX_NUMA_NODES / LONG_BITS];
 	bool bind_memory;
 	char note[256];           /* written to the log when memory binding is not possible */
+	const struct worker_user *user; /* whom to become after binding */
 };
 
 static void binding_release(struct binding *b)
@@ -439,6 +458,8 @@ static void write_all(int fd, const char *s)
 /* Child side: async-signal-safe calls only. A CPU binding that fails fails the start; a
  * memory policy the kernel does not offer or allow (no NUMA support, seccomp'd container) is
  * noted in the worker's log, which is stderr by now. */
+static int drop_to(const struct worker_user *u);
+
 static int apply_binding(void *arg)
 {
 	const struct binding *b = arg;
@@ -452,6 +473,148 @@ static int apply_binding(void *arg)
 		write_all(2, b->note);
 		write_all(2, e == ENOSYS ? "not supported by this kernel\n" : "not permitted here\n");
 	}
+	return b->user && b->user->drop ? drop_to(b->user) : 0;
+}
+
+/* ---- the worker's user ------------------------------------------------------------------- */
+
+/* Whether uid (with gid = uid and `u`'s groups) has the permission bits `want` on `st`. */
+static bool user_may(const struct worker_user *u, const struct stat *st, unsigned want)
+{
+	unsigned bits = st->st_mode & 7;
+	if (st->st_uid == u->uid) {
+		bits = (st->st_mode >> 6) & 7;
+	} else {
+		bool member = st->st_gid == (gid_t)u->uid;
+		for (int i = 0; i < u->ngroups && !member; i++)
+			member = st->st_gid == u->groups[i];
+		if (member)
+			bits = (st->st_mode >> 3) & 7;
+	}
+	return (bits & want) == want;
+}
+
+/* Whether the worker's user can reach `path` (search every directory above it) and has `want`
+ * on it; else why not, in `why`. */
+static bool user_reaches(const struct worker_user *u, const char *path, unsigned want,
+			 char *why, size_t len)
+{
+	char dir[PATH_MAX];
+	struct stat st;
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) || stat(path, &st) != 0) {
+		snprintf(why, len, "'%s' cannot be read", path);
+		return false;
+	}
+	if (!user_may(u, &st, want)) {
+		snprintf(why, len, "'%s' has mode %04o", path, (unsigned)(st.st_mode & 07777));
+		return false;
+	}
+	for (char *slash = strrchr(dir, '/'); slash; slash = strrchr(dir, '/')) {
+		*slash = '\0';
+		const char *d = dir[0] ? dir : "/";
+		if (stat(d, &st) != 0 || !user_may(u, &st, 1)) {
+			snprintf(why, len, "directory '%s' (mode %04o) cannot be searched by others", d,
+				 (unsigned)(st.st_mode & 07777));
+			return false;
+		}
+	}
+	return true;
+}
+
+/* The uid range from RBEE_WORKER_UIDS ("FIRST-LAST", or "none": workers run as the hive's
+ * user); 0 and *none, or an error. */
+static int worker_uid_range(uid_t *first, unsigned *count, bool *none, struct rb_err *err)
+{
+	const char *v = getenv("RBEE_WORKER_UIDS");
+	*none = false;
+	if (v && !strcmp(v, "none")) {
+		*none = true;
+		return 0;
+	}
+	if (!v || !*v)
+		v = WORKER_UIDS_DEFAULT;
+	char *end;
+	errno = 0;
+	unsigned long a = strtoul(v, &end, 10), b = 0;
+	bool ok = !errno && end != v && *end == '-' && isdigit((unsigned char)end[1]);
+	if (ok) {
+		const char *s2 = end + 1;
+		b = strtoul(s2, &end, 10);
+		ok = !errno && !*end && a >= 1000 && b >= a && b < 0xFFFFFFFEul;
+	}
+	if (!ok)
+		return rb_err_set(err, RB_EINVAL, "RBEE_WORKER_UIDS='%s' is not a uid range "
+				  "FIRST-LAST above 1000 (for example %s), nor 'none'", v,
+				  WORKER_UIDS_DEFAULT);
+	*first = (uid_t)a;
+	*count = (unsigned)(b - a + 1);
+	return 0;
+}
+
+/* Decide whom the worker runs as (after its port is claimed) and check that user can run its
+ * binary and read its model, so a spawn fails here with a reason rather than in exec. */
+static int choose_user(struct spawn *s, struct rb_err *err)
+{
+	struct worker_user *u = &s->user;
+	memset(u, 0, sizeof(*u));
+	if (geteuid() != 0)
+		return 0; /* an unprivileged hive: its workers run as it does */
+	uid_t first = 0;
+	unsigned count = 0;
+	bool none;
+	int rc = worker_uid_range(&first, &count, &none, err);
+	if (rc)
+		return rc;
+	if (none) {
+		rb_job_say(s->job, "warning: the worker runs as root (RBEE_WORKER_UIDS=none)");
+		return 0;
+	}
+	uint16_t lo, hi;
+	rb_workers_port_range(s->hive, &lo, &hi);
+	unsigned span = (unsigned)hi - lo + 1;
+	if (count < span)
+		return rb_err_set(err, RB_EINVAL, "RBEE_WORKER_UIDS holds %u uids but "
+				  "RBEE_WORKER_PORTS %u ports: each worker's uid follows its port, so "
+				  "give it at least %u", count, span, span);
+	u->uid = first + (uid_t)(s->w.port - lo);
+	struct passwd pw, *pres = NULL;
+	char buf[4096];
+	if (getpwuid_r(u->uid, &pw, buf, sizeof(buf), &pres) == 0 && pres)
+		return rb_err_set(err, RB_EINVAL, "worker uid %u is the account '%s': workers need "
+				  "uids no account uses; set RBEE_WORKER_UIDS to a free range",
+				  (unsigned)u->uid, pw.pw_name);
+	static const char *const groups[] = { "video", "render" };
+	for (size_t i = 0; i < sizeof(groups) / sizeof(groups[0]); i++) {
+		struct group gr, *gres = NULL;
+		if (getgrnam_r(groups[i], &gr, buf, sizeof(buf), &gres) == 0 && gres &&
+		    u->ngroups < WORKER_GROUPS_MAX)
+			u->groups[u->ngroups++] = gr.gr_gid;
+	}
+	u->drop = true;
+	char why[PATH_MAX + 128];
+	if (!user_reaches(u, s->installed.binary_path, 5, why, sizeof(why)))
+		return rb_err_set(err, RB_EUNAVAIL, "worker '%s' would run as uid %u, which cannot "
+				  "execute '%s': %s; keep RBEE_HOME where other users can search it "
+				  "(the shipped unit uses /var/cache/rbee)", s->installed.id,
+				  (unsigned)u->uid, s->installed.binary_path, why);
+	if (s->model.path[0] && !user_reaches(u, s->model.path, 4, why, sizeof(why)))
+		return rb_err_set(err, RB_EUNAVAIL, "worker '%s' would run as uid %u, which cannot "
+				  "read the model '%s': %s; keep RBEE_HOME where other users can search "
+				  "it (the shipped unit uses /var/cache/rbee)", s->installed.id,
+				  (unsigned)u->uid, s->model.path, why);
+	return 0;
+}
+
+/* Child side, after the binding: become the worker's user for good. */
+static int drop_to(const struct worker_user *u)
+{
+	if (setgroups((size_t)u->ngroups, u->groups) != 0 || setresgid(u->uid, u->uid, u->uid) != 0 ||
+	    setresuid(u->uid, u->uid, u->uid) != 0)
+		return errno ? errno : EPERM;
+	if (setuid(0) == 0)
+		return EPERM; /* the drop did not stick */
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
+		return errno;
 	return 0;
 }
 
@@ -486,6 +649,8 @@ static void narrate_plan(struct spawn *s)
 		   s->plan.cpuset[0] ? ", CPUs " : "", s->plan.cpuset,
 		   s->plan.nodeset[0] ? ", memory on NUMA node(s) " : "", s->plan.nodeset,
 		   cvd ? ", CUDA_VISIBLE_DEVICES=" : "", cvd ? cvd : "");
+	if (s->user.drop)
+		rb_job_say(s->job, "runs as uid %u (RBEE_WORKER_UIDS), never as root", (unsigned)s->user.uid);
 	rb_job_say(s->job, "log: %s", s->w.log_path);
 }
 
@@ -495,6 +660,7 @@ static int start_process(struct spawn *s, struct rb_err *err)
 	int rc = binding_prepare(&s->plan, &b, err);
 	if (rc)
 		return rc;
+	b.user = &s->user;
 	int logfd;
 	if ((rc = open_log(s, &logfd, err))) {
 		binding_release(&b);
@@ -659,6 +825,8 @@ static int launch(struct spawn *s, struct rb_err *err)
 	for (int attempt = 1;; attempt++) {
 		struct rb_buf tail = RB_BUF_INIT;
 		int rc = claim_port(s, avoid, err);
+		if (!rc)
+			rc = choose_user(s, err);
 		if (!rc)
 			rc = make_plan(s, err);
 		if (!rc)
