@@ -23,6 +23,7 @@
 #include "rb_http_guard.h"
 #include "rb_json.h"
 #include "rb_log.h"
+#include "rb_mhd_headers.h"
 
 #define JSON_TYPE "application/json"
 #define CONNECTION_LIMIT 1000u
@@ -106,29 +107,6 @@ static enum MHD_Result queue_prepared(const struct cat_server *srv, struct MHD_C
 	return ret;
 }
 
-struct header_count {
-	const char *name;
-	unsigned n;
-};
-
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				    const char *value)
-{
-	(void)kind;
-	(void)value;
-	struct header_count *hc = cls;
-	if (key && !strcasecmp(key, hc->name))
-		hc->n++;
-	return MHD_YES;
-}
-
-static unsigned header_count(struct MHD_Connection *c, const char *name)
-{
-	struct header_count hc = { name, 0 };
-	MHD_get_connection_values(c, MHD_HEADER_KIND, count_header, &hc);
-	return hc.n;
-}
-
 /* Whether a Host header names this server (rb_host_allowed's rules). */
 static bool host_allowed(const struct cat_server *srv, const char *header)
 {
@@ -143,13 +121,9 @@ static const char *guard_failure(const struct cat_server *srv, struct MHD_Connec
 				 unsigned *status, char *msg, size_t len)
 {
 	*status = MHD_HTTP_BAD_REQUEST;
-	unsigned cl = header_count(c, MHD_HTTP_HEADER_CONTENT_LENGTH);
-	if (cl > 1)
-		return "the request has more than one Content-Length header: send exactly one";
-	if (cl && header_count(c, MHD_HTTP_HEADER_TRANSFER_ENCODING))
-		return "the request has both Content-Length and Transfer-Encoding: send one of them";
-	if (header_count(c, MHD_HTTP_HEADER_HOST) > 1)
-		return "the request has more than one Host header: send exactly one";
+	const char *why = rb_mhd_framing_failure(c);
+	if (why)
+		return why;
 	const char *host = MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_HOST);
 	if (host && !host_allowed(srv, host)) {
 		*status = MHD_HTTP_FORBIDDEN;

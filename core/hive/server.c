@@ -37,6 +37,7 @@
 #include "rb_http_guard.h"
 #include "rb_json.h"
 #include "rb_log.h"
+#include "rb_mhd_headers.h"
 #include "routes.h"
 
 struct rb_server {
@@ -279,41 +280,6 @@ static bool route_match(const char *pattern, const char *path, char *store, size
 
 /* ---- the guards ------------------------------------------------------------------------ */
 
-struct header_count {
-	const char *name;
-	unsigned n;
-};
-
-static enum MHD_Result count_header(void *cls, enum MHD_ValueKind kind, const char *key,
-				    const char *value)
-{
-	(void)kind;
-	(void)value;
-	struct header_count *c = cls;
-	if (key && !strcasecmp(key, c->name))
-		c->n++;
-	return MHD_YES;
-}
-
-static unsigned header_count(struct MHD_Connection *conn, const char *name)
-{
-	struct header_count c = { name, 0 };
-	MHD_get_connection_values(conn, MHD_HEADER_KIND, count_header, &c);
-	return c.n;
-}
-
-/* NULL when the framing headers are unambiguous, else why not. */
-static const char *framing_failure(struct MHD_Connection *conn)
-{
-	unsigned cl = header_count(conn, "Content-Length");
-	if (cl > 1)
-		return "the request has more than one Content-Length header: send exactly one";
-	if (cl && header_count(conn, "Transfer-Encoding"))
-		return "the request has both Content-Length and Transfer-Encoding: send one of them";
-	if (header_count(conn, "Host") > 1)
-		return "the request has more than one Host header: send exactly one";
-	return NULL;
-}
 
 /* Whether a Host header names this hive (rb_host_allowed's rules). */
 static bool host_allowed(struct rb_hive *hive, const char *header)
@@ -332,7 +298,7 @@ static enum MHD_Result guard_failure(struct rb_hive *hive, struct MHD_Connection
 {
 	char msg[512];
 	*refused = true;
-	const char *why = framing_failure(conn);
+	const char *why = rb_mhd_framing_failure(conn);
 	if (why)
 		return reply_status(hive, conn, 400, "invalid_request", why);
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
@@ -434,7 +400,7 @@ static bool answer_before_body(struct rb_hive *hive, struct MHD_Connection *conn
 	st->has_body = declared > 0 || te;
 	if (declared > hive->cfg.max_body)
 		st->too_big = true;
-	if (st->too_big || framing_failure(conn))
+	if (st->too_big || rb_mhd_framing_failure(conn))
 		return true;
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
 	const char *origin = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Origin");

@@ -329,6 +329,18 @@ static void flush_lines(struct line_acc *a, rb_proc_line_fn fn, void *arg, bool 
 	}
 }
 
+/* Whether pumping must end now: cancelled (-RB_ECANCELLED) or past the deadline
+ * (-RB_ETIMEDOUT), with *err set; 0 to go on. */
+static int pump_should_end(rb_proc_stop_fn stop, void *arg, long long deadline, int timeout_ms,
+			   struct rb_err *err)
+{
+	if (stop && stop(arg))
+		return rb_err_set(err, RB_ECANCELLED, "cancelled");
+	if (deadline && rb_now_ms() >= deadline)
+		return rb_err_set(err, RB_ETIMEDOUT, "timed out after %d ms", timeout_ms);
+	return 0;
+}
+
 int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, rb_proc_stop_fn stop,
 		 void *arg, int *status, struct rb_err *err)
 {
@@ -372,14 +384,8 @@ int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, 
 			if (acc[i].buf.len > 65536)
 				flush_lines(&acc[i], on_line, arg, true);
 		}
-		if (stop && stop(arg)) {
-			rc = rb_err_set(err, RB_ECANCELLED, "cancelled");
+		if ((rc = pump_should_end(stop, arg, deadline, timeout_ms, err)))
 			break;
-		}
-		if (deadline && rb_now_ms() >= deadline) {
-			rc = rb_err_set(err, RB_ETIMEDOUT, "timed out after %d ms", timeout_ms);
-			break;
-		}
 	}
 	for (int i = 0; i < 2; i++) {
 		if (fds[i] >= 0)
@@ -403,14 +409,8 @@ int rb_proc_pump(struct rb_proc *proc, int timeout_ms, rb_proc_line_fn on_line, 
 		}
 		if (si.si_pid == proc->pid)
 			break; /* ended; reaped below */
-		if (stop && stop(arg)) {
-			rc = rb_err_set(err, RB_ECANCELLED, "cancelled");
+		if ((rc = pump_should_end(stop, arg, deadline, timeout_ms, err)))
 			break;
-		}
-		if (deadline && rb_now_ms() >= deadline) {
-			rc = rb_err_set(err, RB_ETIMEDOUT, "timed out after %d ms", timeout_ms);
-			break;
-		}
 		usleep((useconds_t)delay_ms * 1000);
 		if (delay_ms < 50)
 			delay_ms *= 2;
