@@ -50,6 +50,7 @@ struct dl_resp {
 	long status;
 	bool has_range;         /* Content-Range: bytes a-b/n */
 	uint64_t range_start;
+	uint64_t range_end;     /* b: the last byte it announces */
 	uint64_t range_total;   /* 0 = '*' or absent */
 	bool has_length;
 	uint64_t length;        /* Content-Length */
@@ -117,6 +118,7 @@ struct dl {
 	int write_errno;
 	bool range_mismatch;
 	bool too_long;           /* the body went past expect_size */
+	bool range_broken;       /* a 206 that contradicts itself, or a body past its range */
 	bool too_big;            /* the file is (or is announced) larger than max_size */
 	bool restarted;          /* the server ignored Range in this attempt */
 	/* Progress. */
@@ -463,10 +465,12 @@ static void parse_content_range(struct dl_resp *r, const char *v, size_t len)
 	if (sscanf(tmp, "bytes %llu-%llu/%llu", &a, &b, &t) == 3) {
 		r->has_range = true;
 		r->range_start = a;
+		r->range_end = b;
 		r->range_total = t;
 	} else if (sscanf(tmp, "bytes %llu-%llu/*", &a, &b) == 2) {
 		r->has_range = true;
 		r->range_start = a;
+		r->range_end = b;
 		r->range_total = 0;
 	} else if (sscanf(tmp, "bytes */%llu", &t) == 1) {
 		r->range_total = t; /* a 416's statement of the file size */
@@ -523,6 +527,14 @@ static bool judge_response(struct dl *d)
 			d->range_mismatch = true;
 			return false;
 		}
+		/* The range must add up: end after start, inside the total, and as long as the
+		 * body the server says it sends. */
+		if (r->range_end < r->range_start ||
+		    (r->range_total && r->range_end >= r->range_total) ||
+		    (r->has_length && r->length != r->range_end - r->range_start + 1)) {
+			d->range_broken = true;
+			return false;
+		}
 		r->keep_body = true;
 		if (r->range_total)
 			d->total = r->range_total;
@@ -562,6 +574,11 @@ static size_t on_body(char *p, size_t size, size_t nmemb, void *arg)
 		d->resp.errbody_len += k;
 		d->resp.errbody[d->resp.errbody_len] = '\0';
 		return n;
+	}
+	/* A continuation never goes past the last byte its Content-Range announced. */
+	if (d->resp.status == 206 && d->size + d->pending + n > d->resp.range_end + 1) {
+		d->range_broken = true;
+		return 0;
 	}
 	/* A file larger than announced can never verify: stop before it fills the disk. */
 	if (d->o->expect_size && d->size + d->pending + n > d->o->expect_size) {
@@ -627,6 +644,7 @@ static CURLcode attempt(struct dl *d, char *curl_err)
 	long stall = d->o->stall_timeout_s > 0 ? d->o->stall_timeout_s : 30;
 	memset(&d->resp, 0, sizeof(d->resp));
 	d->range_mismatch = false;
+	d->range_broken = false;
 	d->restarted = false;
 	curl_err[0] = '\0';
 	curl_easy_setopt(c, CURLOPT_URL, d->o->url);
@@ -744,6 +762,16 @@ static enum verdict judge_attempt(struct dl *d, CURLcode cc, const char *curl_er
 		*rc = rb_err_set(err, RB_EIO, "'%s' sends more than the %" PRIu64 " bytes expected; "
 				 "stopped and removed the partial file (did the file change on the "
 				 "server? download it again)", url, d->o->expect_size);
+		return V_FAIL;
+	}
+	if (d->range_broken) {
+		*rc = rb_err_set(err, RB_EIO, "'%s' answered a range that does not add up "
+				 "(Content-Range bytes %" PRIu64 "-%" PRIu64 "/%" PRIu64 "%s, %" PRIu64
+				 " bytes received): stopped; the partial file (%" PRIu64 " bytes) is kept",
+				 url, d->resp.range_start, d->resp.range_end, d->resp.range_total,
+				 d->resp.range_total ? "" : " (unknown total)",
+				 d->size >= d->resp.range_start ? d->size - d->resp.range_start : 0,
+				 d->size);
 		return V_FAIL;
 	}
 	if (d->range_mismatch) {

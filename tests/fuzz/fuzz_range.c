@@ -154,6 +154,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (!d.resp.has_range || d.resp.range_start != old || d.restarted || flen < old ||
 		    memcmp(file, old_pattern, old) || (flen > old && memcmp(file + old, body, flen - old)))
 			abort();
+		/* ...and never past the last byte its Content-Range announced, inside its total. */
+		if (flen > old && (d.resp.range_end + 1 < flen ||
+				   (d.resp.range_total && d.resp.range_end >= d.resp.range_total)))
+			abort();
 	} else if (d.resp.keep_body) {
 		/* A whole file (200 and friends): the part was started over, or was empty. */
 		if ((old && !d.restarted) || flen > body_len || (flen && memcmp(file, body, flen)))
