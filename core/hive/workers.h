@@ -6,9 +6,11 @@
  * time (waitpid(pid, WNOHANG) under its lock; never waitpid(-1), other modules own other
  * children). It is persisted to RBEE_HOME/state/workers.json (rb_fs_write_atomic) on every
  * change, so a hive that restarts, even after SIGKILL, finds its workers again: an entry whose
- * pid is alive with the recorded start time (/proc/<pid>/stat) is re-adopted, any other is
- * recorded as exited. A re-adopted worker is not our child; it is watched with /proc instead of
- * waitpid and stopped the same way.
+ * pid is alive with the recorded start time (/proc/<pid>/stat) is re-adopted, any other (and
+ * any entry that had already ended) is reported once in the hive's log and dropped. A
+ * re-adopted worker is not our child; it is watched with /proc instead of waitpid and stopped
+ * the same way. The hive's log (info level) names every worker spawned, ready, re-adopted,
+ * stopped (on request, at shutdown, or because its spawn failed) and how each one ended.
  *
  * A monitor thread keeps the states current: it notices exits (with the wait status for our
  * children), checks the health path of every ready worker every RBEE_HEALTH_INTERVAL_MS
@@ -18,7 +20,8 @@
  * States: starting (registered, process starting or loading) -> ready <-> unhealthy; any live
  * state -> exited (the process ended by itself) or stopped (we stopped it). Entries that were
  * stopped on request leave the registry; exited ones stay listed (at most
- * RB_WORKERS_KEEP_EXITED) so an operator sees how a worker died, until deleted.
+ * RB_WORKERS_KEEP_EXITED) so an operator sees how a worker died, until deleted or until the
+ * hive stops: only live entries are handed to the next hive.
  */
 #ifndef RB_WORKERS_H
 #define RB_WORKERS_H
@@ -84,7 +87,8 @@ struct rb_worker {
  * file is kept aside as workers.json.damaged-<time> and the hive starts with an empty one. */
 int rb_workers_init(struct rb_hive *hive, struct rb_err *err);
 /* Stop the monitor; unless hive->cfg.keep_workers, stop every live worker (SIGTERM to each
- * process group at once, SIGKILL after the grace period, all reaped); persist; free. Call
+ * process group at once, SIGKILL after the grace period, all reaped); drop every entry that
+ * is not live; persist; free. Call
  * after the job engine and the HTTP server stopped, so nothing spawns or reads any more. */
 void rb_workers_shutdown(struct rb_hive *hive);
 

@@ -152,15 +152,50 @@ static int cpu_enumerate(const struct rbee_host *host)
 	return rc;
 }
 
-/* Hardware threads the build may use: the topology's PUs, else what the kernel says. */
+/* Hardware threads the build may use: the PUs of the cpuset the hive may use (the topology's
+ * allowed cpuset, narrowed to the hive's CPU binding on this machine), else the topology's PUs, else what the kernel says. */
 static unsigned build_jobs(const struct rbee_host *host)
 {
 	hwloc_topology_t topo = host->topology(host->call);
-	long n = topo ? (long)count_of(topo, HWLOC_OBJ_PU) : 0;
+	long n = 0;
 
+	if (topo) {
+		hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(topo);
+		hwloc_bitmap_t bound = hwloc_bitmap_alloc();
+
+		n = allowed ? hwloc_bitmap_weight(allowed) : 0;
+		/* build_env runs in the daemon: a hive started under taskset builds on its CPUs. */
+		if (bound && allowed && hwloc_topology_is_thissystem(topo) &&
+		    hwloc_get_cpubind(topo, bound, HWLOC_CPUBIND_PROCESS) == 0) {
+			hwloc_bitmap_and(bound, bound, allowed);
+			if (hwloc_bitmap_weight(bound) > 0)
+				n = hwloc_bitmap_weight(bound);
+		}
+		hwloc_bitmap_free(bound);
+		if (n <= 0)
+			n = (long)count_of(topo, HWLOC_OBJ_PU);
+	}
 	if (n <= 0)
 		n = sysconf(_SC_NPROCESSORS_ONLN);
 	return n > 0 ? (unsigned)n : 1;
+}
+
+/* Set `name` in the build environment: the hive's own value when its environment has one (the
+ * operator's choice wins, and is narrated), else `value`. */
+static int set_unless_operator(const struct rbee_host *host, struct rbee_env *env,
+			       const char *name, const char *value)
+{
+	const char *mine = host->getenv(host->call, name);
+
+	if (mine) {
+		host->log(host->call, RBEE_LOG_INFO, "keeping %s=\"%s\" from the hive's environment "
+			  "(not %s)", name, mine, value);
+		value = mine;
+	}
+	if (host->env_set(env, name, value) != RBEE_OK)
+		return host->fail(host->call, RBEE_ERR_NOMEM, "cannot set \"%s\" in the build "
+				  "environment", name);
+	return RBEE_OK;
 }
 
 static int cpu_build_env(const struct rbee_host *host, const struct rbee_device *devices,
@@ -178,12 +213,21 @@ static int cpu_build_env(const struct rbee_host *host, const struct rbee_device 
 	cpu_flags_of_interest(flags, isa, sizeof(isa));
 	if (uname(&uts) != 0)
 		snprintf(uts.machine, sizeof(uts.machine), "unknown");
-	const char *const vars[] = {
+	/* Parallelism: the operator's setting, when the hive was started with one, wins. */
+	const char *const jobs_vars[] = {
 		"MAKEFLAGS", makeflags, "CMAKE_BUILD_PARALLEL_LEVEL", jobs, "CARGO_BUILD_JOBS", jobs,
-		"RBEE_CPU_FEATURES", isa, "RBEE_ARCH", uts.machine, NULL,
+		NULL,
 	};
+	const char *const vars[] = { "RBEE_CPU_FEATURES", isa, "RBEE_ARCH", uts.machine, NULL };
+
 	host->log(host->call, RBEE_LOG_INFO, "building with %u jobs for %s (%s)", n, uts.machine,
 		  isa[0] ? isa : "no extra ISA features");
+	for (const char *const *v = jobs_vars; v[0]; v += 2) {
+		int rc = set_unless_operator(host, env, v[0], v[1]);
+
+		if (rc != RBEE_OK)
+			return rc;
+	}
 	for (const char *const *v = vars; v[0]; v += 2) {
 		if (host->env_set(env, v[0], v[1]) != RBEE_OK)
 			return host->fail(host->call, RBEE_ERR_NOMEM, "cannot set \"%s\" in the build "
@@ -192,23 +236,49 @@ static int cpu_build_env(const struct rbee_host *host, const struct rbee_device 
 	return RBEE_OK;
 }
 
-/* The "isa level" check: the x86-64 level the binary declares against this CPU's. */
+/* The "isa level" check: the x86-64 level the binary declares against this CPU's, and AVX2
+ * code in a binary that declares less (built with -mavx2 or -march=native without
+ * `-z x86-64-v3`: glibc lets it start, and it dies of SIGILL on a CPU without AVX2). */
 static int check_isa(const struct rbee_host *host, const struct rbee_worker_info *worker,
 		     struct rbee_report *report)
 {
 	char flags[4096], why[512], detail[512];
 	const char *missing = NULL;
-	int need = 0, have, ok;
+	int need = 0, avx2 = 0, have, ok;
 
-	if (cpu_elf_isa_level(worker->binary_path, &need, why, sizeof(why)) != 0)
+	if (cpu_elf_isa_level(worker->binary_path, &need, &avx2, why, sizeof(why)) != 0)
 		return host->report_check(report, "isa level", 0, why);
-	if (need <= 1)
+	if (need <= 1 && !avx2)
 		return host->report_check(report, "isa level", 1, need ? "x86-64 baseline" :
 					  "the binary declares no x86-64 level");
 	cpu_flags(flags, sizeof(flags));
 	have = cpu_isa_level(flags, &missing);
 	if (have == 0) /* not an x86 CPU: the host's ELF machine check covers it */
 		return host->report_check(report, "isa level", 1, "not checked: this CPU is not x86");
+	if (need <= 2) { /* declares at most v2, but its code uses AVX2 */
+		const char *declared = need == 2 ? "x86-64-v2" : need ? "x86-64 baseline" :
+					   "no x86-64 level";
+
+		if (have < need) {
+			snprintf(detail, sizeof(detail), "needs x86-64-v%d but this CPU is x86-64-v%d "
+				 "(no \"%s\"): rebuild the worker for this CPU", need, have,
+				 missing ? missing : "?");
+			return host->report_check(report, "isa level", 0, detail);
+		}
+		if (cpu_has_flag(flags, "avx2")) {
+			snprintf(detail, sizeof(detail), "needs avx2 (its code uses AVX2 instructions, "
+				 "though it declares %s), this CPU has avx2", declared);
+			return host->report_check(report, "isa level", 1, detail);
+		}
+		/* A byte scan cannot tell code built for AVX2 from code that picks AVX2 at run time
+		 * (glibc's string functions, Rust's memchr): warn, do not refuse. */
+		snprintf(detail, sizeof(detail), "needs avx2 unless it picks it at run time (its "
+			 "code uses AVX2 instructions, though it declares %s), and this CPU has no "
+			 "\"avx2\": a worker built with -mavx2 or -march=native dies of SIGILL here",
+			 declared);
+		host->log(host->call, RBEE_LOG_WARN, "%s: %s", worker->binary_path, detail);
+		return host->report_check(report, "isa level", 1, detail);
+	}
 	ok = need <= 4 && have >= need;
 	if (ok)
 		snprintf(detail, sizeof(detail), "needs x86-64-v%d, this CPU has x86-64-v%d", need, have);

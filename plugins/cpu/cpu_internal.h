@@ -29,11 +29,12 @@ int cpu_model_name(char *buf, size_t len);
 int cpu_node_memory(unsigned os_index, uint64_t *total, uint64_t *available);
 
 /* The x86-64 micro-architecture level an ELF binary declares it needs (its
- * GNU_PROPERTY_X86_ISA_1_NEEDED note; glibc refuses to load it on a lesser CPU).
+ * GNU_PROPERTY_X86_ISA_1_NEEDED note; glibc refuses to load it on a lesser CPU), and in *avx2
+ * whether its executable code uses AVX2 instructions whatever the note says (1 or 0).
  * Returns 0 with *level = 0 (not declared or not an x86-64 binary), 1 (baseline), 2, 3 or 4
  * (x86-64-v2..v4), or 5 and up for a level newer than this code knows; -1 when the file cannot
  * be read, with `why` set. */
-int cpu_elf_isa_level(const char *path, int *level, char *why, size_t whylen);
+int cpu_elf_isa_level(const char *path, int *level, int *avx2, char *why, size_t whylen);
 
 /* The highest x86-64 level (1..4) the flags satisfy; 0 when not x86 flags. Names the first
  * missing flag of the next level in `missing` (when not NULL). */

@@ -23,39 +23,44 @@ static void list_string(const struct rbee_host *host, hwloc_const_bitmap_t set, 
 	}
 }
 
-/* Take numa node, cpuset and nodeset from a non-I/O object (a package, group or NUMA node). */
+/* Take numa node, cpuset and nodeset from a non-I/O object (a package, group or NUMA node).
+ * The root object means the PCI device is attached to no part of the machine in particular
+ * (the kernel's numa_node is -1): locality stays unknown rather than "the whole machine". An
+ * object spanning several NUMA nodes gives CPUs and nodes, but no single node. */
 static void from_object(const struct rbee_host *host, hwloc_obj_t obj, struct rbee_device *dev)
 {
-	int first;
-
-	if (!obj->cpuset || !obj->nodeset || hwloc_bitmap_iszero(obj->cpuset))
+	if (!obj->parent || !obj->cpuset || !obj->nodeset || hwloc_bitmap_iszero(obj->cpuset))
 		return;
-	first = hwloc_bitmap_first(obj->nodeset);
-	dev->numa_node = first >= 0 ? first : -1;
+	dev->numa_node = hwloc_bitmap_weight(obj->nodeset) == 1 ? hwloc_bitmap_first(obj->nodeset)
+								 : -1;
 	list_string(host, obj->cpuset, dev->cpuset, sizeof(dev->cpuset), "cpuset");
 	list_string(host, obj->nodeset, dev->nodeset, sizeof(dev->nodeset), "nodeset");
 }
 
-/* The kernel's view: /sys/bus/pci/devices/<id>/numa_node, -1 when unknown. */
+/* The kernel's view: /sys/bus/pci/devices/<id>/numa_node: the node, -1 when the kernel does
+ * not know it (it says -1), -2 when the file cannot be read. */
 static int sysfs_numa_node(const struct rbee_device *dev)
 {
 	char path[128], buf[32];
 	FILE *f;
-	long n = -1;
+	long n = -2;
 
 	snprintf(path, sizeof(path), "/sys/bus/pci/devices/%s/numa_node", dev->pci_bus_id);
 	f = fopen(path, "r");
 	if (!f)
-		return -1;
+		return -2;
 	if (fgets(buf, sizeof(buf), f))
 		n = strtol(buf, NULL, 10);
 	fclose(f);
-	return n >= 0 && n < 4096 ? (int)n : -1;
+	if (n == -1)
+		return -1;
+	return n >= 0 && n < 4096 ? (int)n : -2;
 }
 
 void cuda_locate(const struct rbee_host *host, const struct cuda_pci *pci, struct rbee_device *dev)
 {
 	hwloc_topology_t topo = host->topology(host->call);
+	int here = !topo || hwloc_topology_is_thissystem(topo);
 	hwloc_obj_t obj = NULL;
 	int node;
 
@@ -65,11 +70,17 @@ void cuda_locate(const struct rbee_host *host, const struct cuda_pci *pci, struc
 		obj = hwloc_get_non_io_ancestor_obj(topo, obj);
 		if (obj)
 			from_object(host, obj, dev);
+		/* On this machine the kernel has the last word on the node: when it says -1 the GPU
+		 * has no NUMA node, whatever object hwloc hung it under. */
+		if (here && sysfs_numa_node(dev) == -1) {
+			dev->numa_node = -1;
+			dev->nodeset[0] = '\0';
+		}
 		return;
 	}
 	/* No I/O objects (hwloc built without PCI support, or filtered): ask the kernel, which
 	 * only describes this machine. */
-	if (topo && !hwloc_topology_is_thissystem(topo))
+	if (!here)
 		return;
 	node = sysfs_numa_node(dev);
 	if (node < 0)

@@ -10,6 +10,7 @@
 
 #include <elf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
 
@@ -123,6 +124,9 @@ static void build_env_takes_job_count_from_topology(void **state)
 	const char *features;
 
 	(void)state;
+	th_setenv(th, "MAKEFLAGS", NULL); /* the operator's settings win: see below */
+	th_setenv(th, "CMAKE_BUILD_PARALLEL_LEVEL", NULL);
+	th_setenv(th, "CARGO_BUILD_JOBS", NULL);
 	assert_int_equal(th_build_env(th), RBEE_OK);
 	assert_string_equal(th_env(th, "MAKEFLAGS"), "-j16");
 	assert_string_equal(th_env(th, "CMAKE_BUILD_PARALLEL_LEVEL"), "16");
@@ -146,6 +150,27 @@ static void build_env_takes_job_count_from_topology(void **state)
 		assert_true(strstr(flags, padded) != NULL);
 		p += n + (p[n] == ' ');
 	}
+	th_free(th);
+}
+
+/* An operator who started the hive with a parallelism of their own keeps it (the plugin used
+ * to override it), and the narration says so; what they did not set is still the topology's. */
+static void build_env_keeps_the_operators_parallelism(void **state)
+{
+	struct th *th = th_new("cpu", TH_TOPO_SYNTHETIC, TWO_NODES);
+
+	(void)state;
+	th_setenv(th, "MAKEFLAGS", "-j3");
+	th_setenv(th, "CMAKE_BUILD_PARALLEL_LEVEL", "2");
+	th_setenv(th, "CARGO_BUILD_JOBS", NULL);
+	assert_int_equal(th_build_env(th), RBEE_OK);
+	assert_string_equal(th_env(th, "MAKEFLAGS"), "-j3");
+	assert_string_equal(th_env(th, "CMAKE_BUILD_PARALLEL_LEVEL"), "2");
+	assert_string_equal(th_env(th, "CARGO_BUILD_JOBS"), "16");
+	assert_non_null(strstr(th->call.log, "keeping MAKEFLAGS=\"-j3\" from the hive's "
+				 "environment (not -j16)"));
+	assert_non_null(strstr(th->call.log, "keeping CMAKE_BUILD_PARALLEL_LEVEL=\"2\""));
+	assert_null(strstr(th->call.log, "keeping CARGO_BUILD_JOBS"));
 	th_free(th);
 }
 
@@ -241,6 +266,85 @@ static void verify_checks_devices_type_and_isa_level(void **state)
 	th_free(th);
 }
 
+/* Compile `source` with `cc flags` into dir/name; 0, or -1 when there is no working cc. */
+static int compile(const char *dir, const char *name, const char *flags, const char *source)
+{
+	char src[512], cmd[2048];
+
+	snprintf(src, sizeof(src), "%s/%s.c", dir, name);
+	th_write_file(src, source, 0644);
+	snprintf(cmd, sizeof(cmd), "cc %s -o '%s/%s' '%s' 2>/dev/null", flags, dir, name, src);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+/* A binary compiled with -mavx2 (not linked with -z x86-64-v3) carries only the baseline note
+ * of glibc's start files, yet dies of SIGILL without AVX2: its code is what says avx2. The
+ * same program compiled plainly stays baseline. */
+static void verify_sees_avx2_code_behind_a_baseline_note(void **state)
+{
+#if defined(__x86_64__)
+	static const char program[] =
+		"#include <stdio.h>\n"
+		"int a[4096], b[4096], c[4096];\n"
+		"int main(int argc, char **argv)\n"
+		"{\n"
+		"\t(void)argv;\n"
+		"\tfor (int i = 0; i < 4096; i++)\n"
+		"\t\ta[i] = (b[i] ^ c[i]) * argc + b[i];\n"
+		"\tprintf(\"%d\\n\", a[argc]);\n"
+		"\treturn 0;\n"
+		"}\n";
+	struct th *th = th_new("cpu", TH_TOPO_SYNTHETIC, TWO_NODES);
+	const struct th_check *c;
+	char dir[256], path[512], flags[4096];
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	if (compile(dir, "plain", "-O3", program) != 0 ||
+	    compile(dir, "avx2", "-O3 -mavx2", program) != 0) {
+		th_rmtree(dir);
+		th_free(th);
+		print_message("no working cc here: skipping\n");
+		skip();
+	}
+	assert_int_equal(th_enumerate(th), RBEE_OK);
+
+	snprintf(path, sizeof(path), "%s/plain", dir);
+	assert_int_equal(th_verify(th, path, "cpu"), RBEE_OK);
+	c = th_check(th, "isa level");
+	assert_true(c->ok);
+	assert_null(strstr(c->detail, "avx2"));
+
+	snprintf(path, sizeof(path), "%s/avx2", dir);
+	assert_int_equal(th_verify(th, path, "cpu"), RBEE_OK);
+	c = th_check(th, "isa level");
+	assert_non_null(strstr(c->detail, "needs avx2"));
+	assert_non_null(strstr(c->detail, "its code uses AVX2 instructions"));
+	assert_non_null(strstr(c->detail, "declares x86-64 baseline"));
+	flags[0] = '\0';
+	{
+		FILE *f = fopen("/proc/cpuinfo", "r");
+
+		while (f && fgets(flags, sizeof(flags), f) && strncmp(flags, "flags", 5) != 0)
+			;
+		if (f)
+			fclose(f);
+	}
+	/* Refused never: a byte scan cannot tell -mavx2 code from run-time dispatch; the detail
+	 * says which case this CPU is in. */
+	assert_true(c->ok);
+	if (strstr(flags, " avx2"))
+		assert_non_null(strstr(c->detail, "this CPU has avx2"));
+	else
+		assert_non_null(strstr(c->detail, "dies of SIGILL here"));
+	th_rmtree(dir);
+	th_free(th);
+#else
+	(void)state;
+	skip();
+#endif
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -250,8 +354,10 @@ int main(void)
 		cmocka_unit_test(enumerate_reads_model_and_memory_per_node_from_xml),
 		cmocka_unit_test(enumerate_this_machine_matches_hwloc),
 		cmocka_unit_test(build_env_takes_job_count_from_topology),
+		cmocka_unit_test(build_env_keeps_the_operators_parallelism),
 		cmocka_unit_test(spawn_binds_to_the_node),
 		cmocka_unit_test(verify_checks_devices_type_and_isa_level),
+		cmocka_unit_test(verify_sees_avx2_code_behind_a_baseline_note),
 	};
 
 	return cmocka_run_group_tests_name("cpu backend", tests, NULL, NULL);

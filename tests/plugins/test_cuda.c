@@ -167,6 +167,44 @@ static void build_env_lists_architectures_of_the_gpus(void **state)
 	th_free(th);
 }
 
+/* The build runs at the topology's parallelism (a CUDA build of llama.cpp ran serially
+ * before), unless the hive's own environment sets it: then the operator's value is kept. */
+static void build_env_builds_in_parallel_unless_the_operator_says_otherwise(void **state)
+{
+	struct th *th = th_new("cuda", TH_TOPO_SYNTHETIC, "pack:2 numa:1 core:4 pu:2");
+	char dir[256];
+
+	(void)state;
+	th_tmpdir(dir, sizeof(dir));
+	fake_nvcc(dir, "80 90");
+	th_setenv(th, "CUDA_HOME", dir);
+	th_setenv(th, "MAKEFLAGS", NULL);
+	th_setenv(th, "CMAKE_BUILD_PARALLEL_LEVEL", NULL);
+	th_setenv(th, "CARGO_BUILD_JOBS", NULL);
+	th->call.devices[0] = gpu_device(0, 9, 0, H100_UUID);
+	th->call.ndevices = 1;
+	assert_int_equal(th_build_env(th), RBEE_OK);
+	assert_non_null(th_env(th, "MAKEFLAGS"));
+	assert_non_null(th_env(th, "CMAKE_BUILD_PARALLEL_LEVEL"));
+	assert_string_equal(th_env(th, "MAKEFLAGS"), "-j16");
+	assert_string_equal(th_env(th, "CMAKE_BUILD_PARALLEL_LEVEL"), "16");
+	assert_string_equal(th_env(th, "CARGO_BUILD_JOBS"), "16");
+	assert_non_null(strstr(th->call.log, "with 16 jobs"));
+	assert_null(strstr(th->call.log, "keeping"));
+
+	th_setenv(th, "CMAKE_BUILD_PARALLEL_LEVEL", "3");
+	th_setenv(th, "MAKEFLAGS", "-j5 -k");
+	assert_int_equal(th_build_env(th), RBEE_OK);
+	assert_string_equal(th_env(th, "CMAKE_BUILD_PARALLEL_LEVEL"), "3");
+	assert_string_equal(th_env(th, "MAKEFLAGS"), "-j5 -k");
+	assert_string_equal(th_env(th, "CARGO_BUILD_JOBS"), "16");
+	assert_non_null(strstr(th->call.log, "keeping CMAKE_BUILD_PARALLEL_LEVEL=\"3\" from the "
+				 "hive's environment (not 16)"));
+	assert_non_null(strstr(th->call.log, "keeping MAKEFLAGS=\"-j5 -k\""));
+	th_rmtree(dir);
+	th_free(th);
+}
+
 static void build_env_fails_when_cuda_home_has_no_nvcc(void **state)
 {
 	struct th *th = th_new("cuda", TH_TOPO_NONE, NULL);
@@ -398,6 +436,31 @@ static void fake_enumerate_without_io_topology_leaves_locality_unknown(void **st
 	th_free(th);
 }
 
+/* A GPU whose PCI device hangs under no NUMA node (the kernel's numa_node is -1; hwloc then
+ * attaches it to the machine itself) has unknown locality, not node 0, and is not bound. */
+static void fake_enumerate_gpu_without_numa_node_is_unknown(void **state)
+{
+	struct th *th = th_new("cuda", TH_TOPO_XML, "two-numa-gpu-without-node.xml");
+	const struct rbee_device *d = th->call.devices;
+
+	(void)state;
+	assert_int_equal(th_enumerate(th), RBEE_OK);
+	assert_int_equal(th->call.ndevices, 2);
+	assert_string_equal(d[0].pci_bus_id, "0000:17:00.0");
+	assert_int_equal(d[0].numa_node, 0);
+	assert_string_equal(d[0].cpuset, "0-7");
+	assert_string_equal(d[0].nodeset, "0");
+	assert_string_equal(d[1].pci_bus_id, "0000:b1:00.0");
+	assert_int_equal(d[1].numa_node, -1);
+	assert_string_equal(d[1].cpuset, "");
+	assert_string_equal(d[1].nodeset, "");
+	assert_int_equal(th_spawn(th, 1), RBEE_OK);
+	assert_string_equal(th_plan_env(th, "CUDA_VISIBLE_DEVICES"), H100_UUID);
+	assert_string_equal(th->plan.cpus, "");
+	assert_string_equal(th->plan.nodes, "");
+	th_free(th);
+}
+
 static void fake_build_env_uses_enumerated_capabilities(void **state)
 {
 	struct th *th = th_new("cuda", TH_TOPO_NONE, NULL);
@@ -520,6 +583,7 @@ int main(int argc, char **argv)
 	const struct CMUnitTest no_driver[] = {
 		cmocka_unit_test(without_driver_is_unavailable),
 		cmocka_unit_test(build_env_lists_architectures_of_the_gpus),
+		cmocka_unit_test(build_env_builds_in_parallel_unless_the_operator_says_otherwise),
 		cmocka_unit_test(build_env_fails_when_cuda_home_has_no_nvcc),
 		cmocka_unit_test(build_env_fails_without_any_nvcc),
 		cmocka_unit_test(build_env_fails_when_nvcc_cannot_target_a_gpu),
@@ -534,6 +598,7 @@ int main(int argc, char **argv)
 		cmocka_unit_test(fake_probe_reports_gpus_driver_and_cuda),
 		cmocka_unit_test(fake_enumerate_reads_both_gpus_in_bus_order_with_numa),
 		cmocka_unit_test(fake_enumerate_without_io_topology_leaves_locality_unknown),
+		cmocka_unit_test(fake_enumerate_gpu_without_numa_node_is_unknown),
 		cmocka_unit_test(fake_build_env_uses_enumerated_capabilities),
 		cmocka_unit_test(fake_no_device_is_unavailable),
 		cmocka_unit_test(fake_cuinit_failure_is_broken),
