@@ -207,22 +207,33 @@ static void prune_locked(struct rb_workers *ws)
 	}
 }
 
-/* Re-adopt one persisted entry, or record that its process is gone. */
-static void adopt(struct rb_worker *w)
+/* Re-adopt one persisted entry: true when its process still runs and it stays in the registry.
+ * Every other entry is reported once here and dropped: a worker that ended (by itself, or
+ * stopped, before or while the hive was down) is not listed by the next hive; its log stays. */
+static bool adopt(struct rb_worker *w)
 {
-	if (!rb_worker_state_live(w->state))
-		return;
+	if (!rb_worker_state_live(w->state)) {
+		char st[96];
+		if (w->state == RB_WORKER_EXITED)
+			rb_info("worker '%s' (pid %d, model '%s') had %s before the last hive stopped: "
+				"dropped from the registry; its log: '%s'", w->id, (int)w->pid, w->model,
+				w->reaped ? rb_proc_status_str(w->wait_status, st, sizeof(st))
+					  : w->reason[0] ? w->reason : "ended",
+				w->log_path);
+		return false;
+	}
 	if (w->pid > 0 && rb_procfs_alive(w->pid, w->start_time)) {
 		w->adopted = true;
 		w->health_failures = 0;
-		rb_info("re-adopted worker '%s' (pid %d, port %u, %s)", w->id, (int)w->pid, w->port,
+		rb_info("re-adopted worker '%s' (pid %d, port %u, %s device %u %s, model '%s'): %s",
+			w->id, (int)w->pid, w->port, w->backend, w->device, w->device_id, w->model,
 			rb_worker_state_name(w->state));
-		return;
+		return true;
 	}
-	w->state = RB_WORKER_EXITED;
-	snprintf(w->reason, sizeof(w->reason),
-		 "ended while the hive was not running (exit status unknown)");
-	rb_warn("worker '%s' (pid %d) %s", w->id, (int)w->pid, w->reason);
+	rb_warn("worker '%s' (pid %d, port %u, model '%s') ended while the hive was not running "
+		"(exit status unknown): dropped from the registry; its log: '%s'", w->id, (int)w->pid,
+		w->port, w->model, w->log_path);
+	return false;
 }
 
 /* Move a registry file that cannot be read out of the way, keeping it for inspection. */
@@ -261,7 +272,8 @@ static int load(struct rb_workers *ws)
 		}
 		if (w.pid == 0 && rb_worker_state_live(w.state))
 			continue; /* registered, never started: the spawn died with the hive */
-		adopt(&w);
+		if (!adopt(&w))
+			continue;
 		if (push_entry(ws, &w)) {
 			json_object_put(root);
 			return -1;
@@ -348,6 +360,14 @@ void rb_workers_shutdown(struct rb_hive *hive)
 	else if (live)
 		rb_workers_stop_all(ws);
 	pthread_mutex_lock(&ws->lock);
+	/* Only running workers are handed to the next hive: the stopped and exited ones were each
+	 * logged when they ended, and nothing would ever remove them from a later listing. */
+	for (size_t i = 0; i < ws->n;) {
+		if (rb_worker_state_live(ws->v[i].state))
+			i++;
+		else
+			rb_workers_remove_locked(ws, &ws->v[i]);
+	}
 	rb_workers_save_locked(ws);
 	pthread_mutex_unlock(&ws->lock);
 	hive->workers = NULL;
@@ -443,6 +463,9 @@ int rb_workers_set_started(struct rb_hive *hive, const char *id, pid_t pid,
 		w->wait_status = 0;
 		w->reason[0] = '\0';
 		w->state = RB_WORKER_STARTING;
+		rb_info("spawned worker '%s' (pid %d, port %u, %s device %u %s, model '%s', "
+			"installed worker '%s'); its log: '%s'", w->id, (int)pid, w->port, w->backend,
+			w->device, w->device_id, w->model, w->installed_id, w->log_path);
 		rb_workers_save_locked(ws);
 	}
 	pthread_mutex_unlock(&ws->lock);
@@ -463,6 +486,7 @@ int rb_workers_set_ready(struct rb_hive *hive, const char *id, struct rb_err *er
 	} else {
 		w->state = RB_WORKER_READY;
 		w->health_failures = 0;
+		rb_info("worker '%s' (pid %d, port %u) is ready", w->id, (int)w->pid, w->port);
 		rb_workers_save_locked(ws);
 	}
 	pthread_mutex_unlock(&ws->lock);

@@ -27,14 +27,24 @@
 
 /* ---- reaping ----------------------------------------------------------------------------- */
 
+/* Record how a live entry's process ended, and say so in the hive's log: stopped by the hive
+ * (on request, at shutdown, or because its spawn failed) or ended by itself. */
 static void ended(struct rb_workers *ws, struct rb_worker *w, const char *how)
 {
 	bool stopped = w->stopping;
+	const char *why = !stopped                                        ? NULL
+			  : ws->stopping                                  ? "at hive shutdown"
+			  : w->state == RB_WORKER_STARTING && !w->adopted ? "before it became ready "
+									    "(its spawn failed or was cancelled)"
+									  : "on request";
 	w->state = stopped ? RB_WORKER_STOPPED : RB_WORKER_EXITED;
 	snprintf(w->reason, sizeof(w->reason), "%s", how);
-	if (!stopped)
-		rb_warn("worker '%s' (pid %d, %s) %s; its log: '%s'", w->id, (int)w->pid, w->model,
-			how, w->log_path);
+	if (stopped)
+		rb_info("stopped worker '%s' (pid %d, port %u, model '%s') %s: %s", w->id, (int)w->pid,
+			w->port, w->model, why, how);
+	else
+		rb_warn("worker '%s' (pid %d, port %u, model '%s') %s; its log: '%s'", w->id,
+			(int)w->pid, w->port, w->model, how, w->log_path);
 	rb_workers_save_locked(ws);
 }
 
@@ -145,6 +155,10 @@ int rb_workers_stop(struct rb_hive *hive, const char *id, int grace_ms, struct r
 		rc = rb_err_set(err, RB_ECONFLICT, "worker '%s' is already being stopped", id);
 	else
 		w->stopping = true;
+	/* Nothing to stop when it already ended: its entry is only dropped. */
+	if (!rc && !rb_worker_state_live(w->state))
+		rb_info("removed worker '%s' (pid %d, %s: %s) from the registry", id, (int)w->pid,
+			rb_worker_state_name(w->state), w->reason);
 	pthread_mutex_unlock(&ws->lock);
 	if (rc)
 		return rc;

@@ -153,7 +153,8 @@ static int cpu_enumerate(const struct rbee_host *host)
 }
 
 /* Hardware threads the build may use: the PUs of the cpuset the hive may use (the topology's
- * allowed cpuset, narrowed to the hive's CPU binding on this machine), else the topology's PUs, else what the kernel says. */
+ * allowed cpuset, narrowed to the hive's CPU binding on this machine), else the topology's
+ * PUs, else what the kernel says. */
 static unsigned build_jobs(const struct rbee_host *host)
 {
 	hwloc_topology_t topo = host->topology(host->call);

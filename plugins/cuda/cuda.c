@@ -252,8 +252,9 @@ static int set_all(const struct rbee_host *host, struct rbee_env *env, const cha
 }
 
 /* Hardware threads the build may use: the PUs of the cpuset the hive may use (the topology's
- * allowed cpuset, narrowed to the hive's CPU binding on this machine), else the topology's PUs, else what the kernel says. nvcc compiles one
- * translation unit per job, so a serial build of llama.cpp's kernels takes many times longer. */
+ * allowed cpuset, narrowed to the hive's CPU binding on this machine), else the topology's
+ * PUs, else what the kernel says. nvcc compiles one translation unit per job, so a serial
+ * build of llama.cpp's kernels takes many times longer. */
 static unsigned build_jobs(const struct rbee_host *host)
 {
 	hwloc_topology_t topo = host->topology(host->call);

@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sched.h>
 #include <sys/utsname.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test_host.h"
 
@@ -172,6 +175,52 @@ static void build_env_keeps_the_operators_parallelism(void **state)
 	assert_non_null(strstr(th->call.log, "keeping CMAKE_BUILD_PARALLEL_LEVEL=\"2\""));
 	assert_null(strstr(th->call.log, "keeping CARGO_BUILD_JOBS"));
 	th_free(th);
+}
+
+/* On this machine, a hive bound to fewer CPUs (taskset) builds with as many jobs as it has
+ * CPUs. Checked in a child, which binds itself to one CPU. */
+static void build_env_counts_the_cpus_the_hive_is_bound_to(void **state)
+{
+	cpu_set_t all, one;
+	int status = 0;
+	pid_t pid;
+
+	(void)state;
+	assert_int_equal(sched_getaffinity(0, sizeof(all), &all), 0);
+	if (CPU_COUNT(&all) < 2) {
+		print_message("bound to one CPU already: skipping\n");
+		skip();
+	}
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		struct th *th;
+		const char *mk;
+		int cpu = 0;
+
+		while (!CPU_ISSET(cpu, &all))
+			cpu++;
+		CPU_ZERO(&one);
+		CPU_SET(cpu, &one);
+		if (sched_setaffinity(0, sizeof(one), &one) != 0)
+			_exit(2);
+		th = th_new("cpu", TH_TOPO_SYSTEM, NULL);
+		th_setenv(th, "MAKEFLAGS", NULL);
+		th_setenv(th, "CMAKE_BUILD_PARALLEL_LEVEL", NULL);
+		if (th_build_env(th) != RBEE_OK)
+			_exit(3);
+		mk = th_env(th, "MAKEFLAGS");
+		if (!mk || strcmp(mk, "-j1") != 0 ||
+		    strcmp(th_env(th, "CMAKE_BUILD_PARALLEL_LEVEL"), "1") != 0) {
+			fprintf(stderr, "bound to one CPU, MAKEFLAGS=%s\n", mk ? mk : "(unset)");
+			_exit(4);
+		}
+		th_free(th);
+		_exit(0);
+	}
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status));
+	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
 static void spawn_binds_to_the_node(void **state)
@@ -355,6 +404,7 @@ int main(void)
 		cmocka_unit_test(enumerate_this_machine_matches_hwloc),
 		cmocka_unit_test(build_env_takes_job_count_from_topology),
 		cmocka_unit_test(build_env_keeps_the_operators_parallelism),
+		cmocka_unit_test(build_env_counts_the_cpus_the_hive_is_bound_to),
 		cmocka_unit_test(spawn_binds_to_the_node),
 		cmocka_unit_test(verify_checks_devices_type_and_isa_level),
 		cmocka_unit_test(verify_sees_avx2_code_behind_a_baseline_note),

@@ -65,6 +65,9 @@ assert_contains "$out" "so it was stopped" "and says the worker was stopped"
 no_process "$id" || fail "worker '$id' still runs after its ready timeout"
 ok "the timed-out worker's process is gone"
 assert_eq "$(worker_count)" 0 "and it is not listed"
+assert_contains "$(cat "$HIVE_LOG")" "stopped worker '$id' (pid " "the hive log names the stopped worker"
+assert_contains "$(grep -F "stopped worker '$id' (pid " "$HIVE_LOG")" "before it became ready (its spawn failed or was cancelled)" \
+	"and says it was stopped because its spawn failed"
 
 # --- cancelled while loading ---
 job=$(submit "{\"operation\":\"worker_spawn\",\"model\":\"$MODEL\",\"worker\":\"rbee-test-slow-load\"}")
