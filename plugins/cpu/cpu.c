@@ -16,6 +16,7 @@
 #include <hwloc.h>
 #include <rbee/backend.h>
 
+#include "build_jobs.h"
 #include "cpu_internal.h"
 
 #define CPU_SCORE 10
@@ -152,83 +153,28 @@ static int cpu_enumerate(const struct rbee_host *host)
 	return rc;
 }
 
-/* Hardware threads the build may use: the PUs of the cpuset the hive may use (the topology's
- * allowed cpuset, narrowed to the hive's CPU binding on this machine), else the topology's
- * PUs, else what the kernel says. */
-static unsigned build_jobs(const struct rbee_host *host)
-{
-	hwloc_topology_t topo = host->topology(host->call);
-	long n = 0;
-
-	if (topo) {
-		hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(topo);
-		hwloc_bitmap_t bound = hwloc_bitmap_alloc();
-
-		n = allowed ? hwloc_bitmap_weight(allowed) : 0;
-		/* build_env runs in the daemon: a hive started under taskset builds on its CPUs. */
-		if (bound && allowed && hwloc_topology_is_thissystem(topo) &&
-		    hwloc_get_cpubind(topo, bound, HWLOC_CPUBIND_PROCESS) == 0) {
-			hwloc_bitmap_and(bound, bound, allowed);
-			if (hwloc_bitmap_weight(bound) > 0)
-				n = hwloc_bitmap_weight(bound);
-		}
-		hwloc_bitmap_free(bound);
-		if (n <= 0)
-			n = (long)count_of(topo, HWLOC_OBJ_PU);
-	}
-	if (n <= 0)
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
-}
-
-/* Set `name` in the build environment: the hive's own value when its environment has one (the
- * operator's choice wins, and is narrated), else `value`. */
-static int set_unless_operator(const struct rbee_host *host, struct rbee_env *env,
-			       const char *name, const char *value)
-{
-	const char *mine = host->getenv(host->call, name);
-
-	if (mine) {
-		host->log(host->call, RBEE_LOG_INFO, "keeping %s=\"%s\" from the hive's environment "
-			  "(not %s)", name, mine, value);
-		value = mine;
-	}
-	if (host->env_set(env, name, value) != RBEE_OK)
-		return host->fail(host->call, RBEE_ERR_NOMEM, "cannot set \"%s\" in the build "
-				  "environment", name);
-	return RBEE_OK;
-}
-
 static int cpu_build_env(const struct rbee_host *host, const struct rbee_device *devices,
 			 size_t ndevices, struct rbee_env *env)
 {
-	char jobs[16], makeflags[24], flags[4096], isa[256];
+	char flags[4096], isa[256];
 	struct utsname uts;
-	unsigned n = build_jobs(host);
+	unsigned n = rbee_plugin_build_jobs(host);
 
 	(void)devices;
 	(void)ndevices;
-	snprintf(jobs, sizeof(jobs), "%u", n);
-	snprintf(makeflags, sizeof(makeflags), "-j%u", n);
 	cpu_flags(flags, sizeof(flags));
 	cpu_flags_of_interest(flags, isa, sizeof(isa));
 	if (uname(&uts) != 0)
 		snprintf(uts.machine, sizeof(uts.machine), "unknown");
-	/* Parallelism: the operator's setting, when the hive was started with one, wins. */
-	const char *const jobs_vars[] = {
-		"MAKEFLAGS", makeflags, "CMAKE_BUILD_PARALLEL_LEVEL", jobs, "CARGO_BUILD_JOBS", jobs,
-		NULL,
-	};
 	const char *const vars[] = { "RBEE_CPU_FEATURES", isa, "RBEE_ARCH", uts.machine, NULL };
 
 	host->log(host->call, RBEE_LOG_INFO, "building with %u jobs for %s (%s)", n, uts.machine,
 		  isa[0] ? isa : "no extra ISA features");
-	for (const char *const *v = jobs_vars; v[0]; v += 2) {
-		int rc = set_unless_operator(host, env, v[0], v[1]);
+	/* Parallelism: the operator's setting, when the hive was started with one, wins. */
+	int rc = rbee_plugin_set_parallelism(host, env, n);
 
-		if (rc != RBEE_OK)
-			return rc;
-	}
+	if (rc != RBEE_OK)
+		return rc;
 	for (const char *const *v = vars; v[0]; v += 2) {
 		if (host->env_set(env, v[0], v[1]) != RBEE_OK)
 			return host->fail(host->call, RBEE_ERR_NOMEM, "cannot set \"%s\" in the build "

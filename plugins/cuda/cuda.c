@@ -16,6 +16,7 @@
 #include <hwloc.h>
 #include <rbee/backend.h>
 
+#include "build_jobs.h"
 #include "cuda_internal.h"
 
 #define CUDA_SCORE 100
@@ -251,61 +252,6 @@ static int set_all(const struct rbee_host *host, struct rbee_env *env, const cha
 	return RBEE_OK;
 }
 
-/* Hardware threads the build may use: the PUs of the cpuset the hive may use (the topology's
- * allowed cpuset, narrowed to the hive's CPU binding on this machine), else the topology's
- * PUs, else what the kernel says. nvcc compiles one translation unit per job, so a serial
- * build of llama.cpp's kernels takes many times longer. */
-static unsigned build_jobs(const struct rbee_host *host)
-{
-	hwloc_topology_t topo = host->topology(host->call);
-	long n = 0;
-
-	if (topo) {
-		hwloc_const_cpuset_t allowed = hwloc_topology_get_allowed_cpuset(topo);
-		hwloc_bitmap_t bound = hwloc_bitmap_alloc();
-
-		n = allowed ? hwloc_bitmap_weight(allowed) : 0;
-		/* build_env runs in the daemon: a hive started under taskset builds on its CPUs. */
-		if (bound && allowed && hwloc_topology_is_thissystem(topo) &&
-		    hwloc_get_cpubind(topo, bound, HWLOC_CPUBIND_PROCESS) == 0) {
-			hwloc_bitmap_and(bound, bound, allowed);
-			if (hwloc_bitmap_weight(bound) > 0)
-				n = hwloc_bitmap_weight(bound);
-		}
-		hwloc_bitmap_free(bound);
-		if (n <= 0)
-			n = hwloc_get_nbobjs_by_type(topo, HWLOC_OBJ_PU);
-	}
-	if (n <= 0)
-		n = sysconf(_SC_NPROCESSORS_ONLN);
-	return n > 0 ? (unsigned)n : 1;
-}
-
-/* MAKEFLAGS, CMAKE_BUILD_PARALLEL_LEVEL and CARGO_BUILD_JOBS for `n` jobs, each unless the
- * hive's own environment sets it: then the operator's value is kept, and narrated. */
-static int set_parallelism(const struct rbee_host *host, struct rbee_env *env, unsigned n)
-{
-	char jobs[16], makeflags[24];
-
-	snprintf(jobs, sizeof(jobs), "%u", n);
-	snprintf(makeflags, sizeof(makeflags), "-j%u", n);
-	const char *const vars[] = {
-		"MAKEFLAGS", makeflags, "CMAKE_BUILD_PARALLEL_LEVEL", jobs, "CARGO_BUILD_JOBS", jobs,
-		NULL,
-	};
-	for (const char *const *v = vars; v[0]; v += 2) {
-		const char *mine = host->getenv(host->call, v[0]);
-
-		if (mine)
-			host->log(host->call, RBEE_LOG_INFO, "keeping %s=\"%s\" from the hive's "
-				  "environment (not %s)", v[0], mine, v[1]);
-		if (host->env_set(env, v[0], mine ? mine : v[1]) != RBEE_OK)
-			return host->fail(host->call, RBEE_ERR_NOMEM, "cannot set \"%s\" in the build "
-					  "environment", v[0]);
-	}
-	return RBEE_OK;
-}
-
 static int cuda_build_env(const struct rbee_host *host, const struct rbee_device *devices,
 			  size_t ndevices, struct rbee_env *env)
 {
@@ -334,10 +280,10 @@ static int cuda_build_env(const struct rbee_host *host, const struct rbee_device
 		     old_path && *old_path ? old_path : "/usr/local/bin:/usr/bin:/bin") >= (int)sizeof(path))
 		return host->fail(host->call, RBEE_ERR_INVALID, "PATH is longer than %zu bytes: "
 				  "cannot prepend \"%s/bin\" to it", sizeof(path) - 1, home);
-	jobs = build_jobs(host);
+	jobs = rbee_plugin_build_jobs(host);
 	host->log(host->call, RBEE_LOG_INFO, "building for CUDA architectures %s with %u jobs",
 		  cmake, jobs);
-	rc = set_parallelism(host, env, jobs);
+	rc = rbee_plugin_set_parallelism(host, env, jobs);
 	if (rc != RBEE_OK)
 		return rc;
 	const char *const vars[] = {
