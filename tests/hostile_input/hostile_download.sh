@@ -25,16 +25,9 @@ BIG_SIZE=$(stat -c %s "$HUB_ROOT/org/big-GGUF/big.Q4_K_M.gguf")
 
 # start_limited_hive BLOCKS: the hive under `ulimit -f BLOCKS` (1024-byte blocks), as start_hive.
 start_limited_hive() {
-	HIVE_LOG="$T/hive.log"
-	rm -f "$T/hive.port"
-	bash -c 'ulimit -f "$1" && shift && exec "$@"' limit "$1" "$BIN/rbee-hive" --port 0 \
-		--port-file "$T/hive.port" >>"$HIVE_LOG" 2>&1 &
-	HIVE_PID=$!
-	track $HIVE_PID
-	HIVE_PORT=$(wait_port_file "$T/hive.port")
-	HIVE_URL="http://127.0.0.1:$HIVE_PORT"
-	export RBEE_HIVE_URL="$HIVE_URL"
-	wait_for curl -sf "$HIVE_URL/health" || fail "hive did not become healthy"
+	HIVE_LAUNCHER=(bash -c 'ulimit -f "$1" && shift && exec "$@"' limit "$1")
+	start_hive
+	HIVE_LAUNCHER=()
 }
 healthy() {
 	assert_eq "$(curl -sf --max-time 5 "$HIVE_URL/health" || echo down)" ok "$1"

@@ -16,18 +16,6 @@ outside=$(mktemp -d /tmp/rbee-outside.XXXXXX)
 chmod 1777 "$outside"
 trap 'rc=$?; rm -rf "$outside"; (exit $rc); _cleanup' EXIT
 
-# entry ID BINARY: a catalog entry for ID (the test worker's, with another binary name).
-entry() {
-	jq --arg id "$1" --arg bin "$2" \
-		'.id = $id | .binary_name = $bin | .install_path = "/usr/bin/" + $bin | del(.launch)' \
-		"$cat/workers/rbee-test-worker-local.json" >"$cat/workers/$1.json"
-}
-# pkgbuild ID SOURCES SUMS BODY: a PKGBUILD for ID with those arrays and functions.
-pkgbuild() {
-	printf 'pkgname=%s\npkgver=1.0\npkgrel=1\narch=(any)\nsource=(%s)\nsha256sums=(%s)\n%s\n' \
-		"$1" "$2" "$3" "$4" >"$cat/pkgbuilds/$1.PKGBUILD"
-}
-
 # 1. Two archives: the first leaves the symlink 'evil' -> $outside, the second holds
 #    'evil/pwned'. tar only guards against the symlinks of the archive it extracts.
 python3 - "$cat" "$outside" <<'PY'

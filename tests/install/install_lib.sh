@@ -5,6 +5,8 @@
 #   make_test_catalog DIR           the test catalog (tests/worker_fixtures) written into DIR
 #   install_stream ID               run worker_install for ID, print the whole stream
 #   assert_nothing_installed ID     no workers/ID, and nothing left in staging
+#   entry ID BINARY / pkgbuild ID SOURCES SUMS BODY / script_package NAME BODY
+#                                   workers of a test's own, written into the catalog at $cat
 FIXTURES="$RBEE_SRC/tests/worker_fixtures"
 
 start_source_server() {
@@ -35,4 +37,21 @@ assert_nothing_installed() {
 	assert_eq "$left" 0 "staging is empty after the failed install of $1"
 	left=$(find /var/tmp /tmp -maxdepth 1 -name "rbee-build-$1-*" 2>/dev/null | wc -l)
 	assert_eq "$left" 0 "no build directory of $1 left outside staging"
+}
+
+# Entries written into the catalog directory $cat, for tests that make their own workers.
+# entry ID BINARY: a catalog entry for ID (the test worker's, with another binary name).
+entry() {
+	jq --arg id "$1" --arg bin "$2" \
+		'.id = $id | .binary_name = $bin | .install_path = "/usr/bin/" + $bin | del(.launch)' \
+		"$cat/workers/rbee-test-worker-local.json" >"$cat/workers/$1.json"
+}
+# pkgbuild ID SOURCES SUMS BODY: a PKGBUILD for ID with those arrays and functions.
+pkgbuild() {
+	printf 'pkgname=%s\npkgver=1.0\npkgrel=1\narch=(any)\nsource=(%s)\nsha256sums=(%s)\n%s\n' \
+		"$1" "$2" "$3" "$4" >"$cat/pkgbuilds/$1.PKGBUILD"
+}
+# A package() installing the script BODY as usr/bin/NAME.
+script_package() { # NAME BODY
+	printf 'package() {\n\tinstall -d "$pkgdir/usr/bin"\n\tcat >"$pkgdir/usr/bin/%s" <<'"'"'SCRIPT'"'"'\n#!/bin/sh\n%s\nSCRIPT\n\tchmod 755 "$pkgdir/usr/bin/%s"\n}\n' "$1" "$2" "$1"
 }

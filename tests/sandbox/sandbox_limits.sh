@@ -7,11 +7,7 @@
 . "$RBEE_SRC/tests/lib.sh"
 . "$RBEE_SRC/tests/install/install_lib.sh"
 . "$RBEE_SRC/tests/sandbox/sandbox_lib.sh"
-need_root
-
-start_source_server
-make_test_catalog "$T/catalog"
-cat="$T/catalog"
+sandbox_catalog
 export RBEE_BUILD_UIDS=64310-64319 RBEE_BUILD_CPU_S=1 RBEE_BUILD_FSIZE_MB=1 RBEE_BUILD_TIMEOUT_S=4
 start_hive --catalog "$cat"
 

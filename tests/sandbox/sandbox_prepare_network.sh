@@ -5,11 +5,7 @@
 . "$RBEE_SRC/tests/lib.sh"
 . "$RBEE_SRC/tests/install/install_lib.sh"
 . "$RBEE_SRC/tests/sandbox/sandbox_lib.sh"
-need_root
-
-start_source_server
-make_test_catalog "$T/catalog"
-cat="$T/catalog"
+sandbox_catalog
 export RBEE_BUILD_UIDS=64330-64339
 RBEE_API_TOKEN=tok-$$-secret start_hive --catalog "$cat"
 HIVE_TOKEN=tok-$$-secret
