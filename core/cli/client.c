@@ -243,6 +243,10 @@ static void format_progress(const char *stage, uint64_t done, uint64_t total, ui
 	char d[32], t[32], r[32], eta[32] = "", stats[160];
 	rb_human_bytes(done, d, sizeof(d));
 	rb_human_bytes(total, t, sizeof(t));
+	if (!strcmp(stage, "building")) { /* build steps (or percent as n/100), not bytes */
+		snprintf(d, sizeof(d), "%" PRIu64, done);
+		snprintf(t, sizeof(t), "%" PRIu64, total);
+	}
 	rb_human_bytes(rate, r, sizeof(r));
 	if (total == 0) {
 		if (rate)

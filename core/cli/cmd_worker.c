@@ -28,6 +28,7 @@ static void usage(FILE *out)
 	      "  list | ls                 workers installed on the hive\n"
 	      "  get | show <id>           one worker: installed, else its catalog entry\n"
 	      "  download | install <id>   build a worker from its PKGBUILD and install it\n"
+	      "                            (--offline: sources from mirror/cache only)\n"
 	      "  remove | rm <id>          remove an installed worker\n"
 	      "  verify <id>               check an installed worker can run on this node\n"
 	      "  spawn --model <id> --worker <cpu|cuda|metal|id> [--device N]\n"
@@ -71,15 +72,21 @@ static void render_catalog(struct cli *cli, struct json_object *res)
 {
 	(void)cli;
 	struct json_object *list = list_of(res, "workers");
-	static const char *const hdr[] = { "ID", "TYPE", "VERSION", "PLATFORMS", "ARCH", "DESCRIPTION",
-					   NULL };
+	/* "OK?": whether it can be installed here ("installable"). A short header keeps the ids
+	 * whole in 76 columns; why not is in the second table. */
+	static const char *const hdr[] = { "ID", "TYPE", "VERSION", "PLATFORMS", "ARCH", "OK?",
+					   "DESCRIPTION", NULL };
 	struct cli_table *t = cli_table_new(hdr);
 	for (size_t i = 0; i < cli_jlen(list); i++) {
 		struct json_object *e = cli_jat(list, i);
 		char plats[128], archs[128];
+		/* A hive without the field (older) leaves the column empty. */
+		struct json_object *inst = NULL;
+		json_object_object_get_ex(e, "installable", &inst);
 		const char *row[] = { cli_jstr(e, "id"), cli_jstr(e, "worker_type"),
 				      cli_jstr(e, "version"), joined(e, "platforms", plats, sizeof(plats)),
 				      joined(e, "architectures", archs, sizeof(archs)),
+				      !inst ? NULL : json_object_get_boolean(inst) ? "yes" : "no",
 				      cli_str_or(e, "description", cli_jstr(e, "name")), NULL };
 		cli_table_add(t, row);
 	}
@@ -87,6 +94,25 @@ static void render_catalog(struct cli *cli, struct json_object *res)
 	cli_table_free(t);
 	if (cli_jlen(list) == 0)
 		puts("(the catalog has no workers)");
+	/* Why not: too long for a column of the first table, so a table of its own (which wraps
+	 * to the terminal as the first does). */
+	static const char *const why_hdr[] = { "ID", "NOT INSTALLABLE HERE BECAUSE", NULL };
+	struct cli_table *why_t = cli_table_new(why_hdr);
+	size_t nwhy = 0;
+	for (size_t i = 0; i < cli_jlen(list); i++) {
+		struct json_object *e = cli_jat(list, i);
+		const char *why = cli_jstr(e, "not_installable_because");
+		if (why && !cli_jbool(e, "installable", true)) {
+			const char *row[] = { cli_jstr(e, "id"), why, NULL };
+			cli_table_add(why_t, row);
+			nwhy++;
+		}
+	}
+	if (nwhy) {
+		putchar('\n');
+		cli_table_print(why_t, stdout);
+	}
+	cli_table_free(why_t);
 }
 
 static void render_installed_list(struct cli *cli, struct json_object *res)
@@ -345,9 +371,15 @@ static int cmd_get(struct cli *cli, const char *id)
 	return rc;
 }
 
+/* `rbee worker install ID --offline`: worker_install {"offline": true}. */
+static bool install_offline;
+
 static int cmd_install(struct cli *cli, const char *id)
 {
-	return cli_run_job(cli, op_with_id("worker_install", id), render_install);
+	struct json_object *op = op_with_id("worker_install", id);
+	if (install_offline)
+		rb_json_add_bool(op, "offline", true);
+	return cli_run_job(cli, op, render_install);
 }
 
 /* The hive's narration already said "removed worker 'x'"; --json still prints the result. */
@@ -373,7 +405,9 @@ static const struct cli_subcmd subcmds[] = {
 	{ "get", "show", "<id>", "show an installed worker, or else its catalog entry", cmd_get },
 	{ "download", "install", "<id>",
 	  "fetch, build and install a worker from its catalog PKGBUILD; the build output streams "
-	  "as it comes and Ctrl-C cancels the build", cmd_install },
+	  "as it comes and Ctrl-C cancels the build. With --offline every source comes from the "
+	  "hive's source mirror or node cache, never the network, and a missing one fails the "
+	  "install before anything is built (docs/MIRROR.md)", cmd_install },
 	{ "remove", "rm", "<id>", "remove an installed worker (refused while it runs)", cmd_remove },
 	{ "verify", NULL, "<id>",
 	  "check an installed worker: binary, ELF machine, libraries, --version probe, sha256, and "
@@ -390,5 +424,15 @@ int cli_worker(struct cli *cli, int argc, char **argv)
 		return cli_worker_process(cli, argc - 1, argv + 1);
 	if (argc >= 2 && !strcmp(argv[1], "logs"))
 		return cli_worker_logs(cli, argc - 1, argv + 1);
+	if (argc >= 2 && (!strcmp(argv[1], "install") || !strcmp(argv[1], "download"))) {
+		int kept = 2;
+		for (int i = 2; i < argc; i++) {
+			if (!strcmp(argv[i], "--offline"))
+				install_offline = true;
+			else
+				argv[kept++] = argv[i];
+		}
+		argc = kept;
+	}
 	return cli_subcmd_dispatch(cli, "worker", subcmds, usage, "a worker id", argc, argv);
 }

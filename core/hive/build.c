@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "job.h"
@@ -539,10 +540,169 @@ static void log_write(struct rb_build_log *log, const char *text, size_t len)
 	log_write_raw(log, text, len);
 }
 
+/* --- build progress --- */
+
+/* Blanks and colour escapes (CSI: ESC [ ... final byte) at s[i..n). */
+static size_t skip_lead(const char *s, size_t i, size_t n)
+{
+	for (;;) {
+		while (i < n && (s[i] == ' ' || s[i] == '\t'))
+			i++;
+		if (i + 1 < n && s[i] == 0x1b && s[i + 1] == '[') {
+			i += 2;
+			while (i < n && !((unsigned char)s[i] >= 0x40 && (unsigned char)s[i] <= 0x7e))
+				i++;
+			if (i < n)
+				i++;
+			continue;
+		}
+		return i;
+	}
+}
+
+/* A decimal number of 1 to 10 digits at s[*i], at most RB_BUILD_PROGRESS_MAX. */
+static bool number_at(const char *s, size_t *i, size_t n, uint64_t *out)
+{
+	size_t start = *i;
+	uint64_t v = 0;
+	for (; *i < n && s[*i] >= '0' && s[*i] <= '9'; (*i)++) {
+		if (*i - start >= 10)
+			return false;
+		v = v * 10 + (uint64_t)(s[*i] - '0');
+	}
+	if (*i == start || v > RB_BUILD_PROGRESS_MAX)
+		return false;
+	*out = v;
+	return true;
+}
+
+/* What may follow a marker: the end of the part, a blank, a colour escape or a colon. */
+static bool marker_end(const char *s, size_t i, size_t n)
+{
+	return i == n || s[i] == ' ' || s[i] == '\t' || s[i] == 0x1b || s[i] == ':';
+}
+
+static bool counts_ok(uint64_t done, uint64_t total)
+{
+	return total > 0 && done <= total;
+}
+
+/* One "\r"-free part of a line. */
+static bool parse_part(const char *s, size_t n, uint64_t *done, uint64_t *total)
+{
+	size_t i = skip_lead(s, 0, n), j;
+	uint64_t a, b;
+	if (i < n && s[i] == '[') { /* "[ 42%]" (cmake, make) or "[123/456]" (ninja) */
+		for (j = ++i; j < n && s[j] == ' '; j++)
+			;
+		bool padded = j > i;
+		i = j;
+		if (!number_at(s, &i, n, &a))
+			return false;
+		if (i < n && s[i] == '%') {
+			if (i + 1 >= n || s[i + 1] != ']' || a > 100 || !marker_end(s, i + 2, n))
+				return false;
+			*done = a;
+			*total = 100;
+			return true;
+		}
+		if (padded || i >= n || s[i] != '/')
+			return false;
+		i++;
+		if (!number_at(s, &i, n, &b) || i >= n || s[i] != ']' || !counts_ok(a, b) ||
+		    !marker_end(s, i + 1, n))
+			return false;
+		*done = a;
+		*total = b;
+		return true;
+	}
+	static const char kw[] = "Building"; /* cargo: "Building [====>    ] 123/456: crates" */
+	if (n - i < sizeof(kw) - 1 || memcmp(s + i, kw, sizeof(kw) - 1) != 0)
+		return false;
+	i += sizeof(kw) - 1;
+	for (j = i; j < n && s[j] == ' '; j++)
+		;
+	if (j == i || j >= n || s[j] != '[')
+		return false;
+	for (i = j + 1; i < n && (s[i] == '=' || s[i] == '>' || s[i] == ' '); i++)
+		;
+	if (i >= n || s[i] != ']')
+		return false;
+	for (j = ++i; j < n && s[j] == ' '; j++)
+		;
+	if (j == i)
+		return false;
+	i = j;
+	if (!number_at(s, &i, n, &a) || i >= n || s[i] != '/')
+		return false;
+	i++;
+	if (!number_at(s, &i, n, &b) || !counts_ok(a, b) || !marker_end(s, i, n))
+		return false;
+	*done = a;
+	*total = b;
+	return true;
+}
+
+bool rb_build_progress_parse(const char *line, size_t len, uint64_t *done, uint64_t *total)
+{
+	bool found = false;
+	size_t start = 0;
+	for (size_t i = 0; i <= len; i++) {
+		if (i < len && line[i] != '\r')
+			continue;
+		uint64_t d, t;
+		if (parse_part(line + start, i - start, &d, &t)) { /* the last part that has one wins */
+			*done = d;
+			*total = t;
+			found = true;
+		}
+		start = i + 1;
+	}
+	return found;
+}
+
+static long long mono_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Send the pending figures when `force` or when the last event is old enough. */
+static void progress_send(struct rb_build_log *log, bool force)
+{
+	if (!log->pending || !log->progress_stage || !log->job)
+		return;
+	long long now = mono_ms();
+	if (!force && log->sent_ms && now - log->sent_ms < RB_BUILD_PROGRESS_MS)
+		return;
+	log->pending = false;
+	if (log->sent_ms && log->pend_done == log->sent_done && log->pend_total == log->sent_total)
+		return; /* nothing new */
+	rb_job_progress(log->job, log->progress_stage, log->pend_done, log->pend_total, 0);
+	log->sent_done = log->pend_done;
+	log->sent_total = log->pend_total;
+	log->sent_ms = now > 0 ? now : 1;
+}
+
+static void progress_line(struct rb_build_log *log, const char *line, size_t len)
+{
+	uint64_t done, total;
+	if (!log->progress_stage || !log->job)
+		return;
+	if (rb_build_progress_parse(line, len, &done, &total)) {
+		log->pend_done = done;
+		log->pend_total = total;
+		log->pending = true;
+	}
+	progress_send(log, false);
+}
+
 void rb_build_log_line(struct rb_build_log *log, const char *line, size_t len)
 {
 	if (log->job)
 		rb_job_say_raw(log->job, line, len);
+	progress_line(log, line, len);
 	log_write(log, line, len);
 	log_write(log, "\n", 1);
 	if (len == 0)
@@ -596,9 +756,12 @@ static void on_line(void *arg, const char *line, size_t len, bool is_err)
 	rb_build_log_line(arg, line, len);
 }
 
+/* Polled about every 100 ms: also where held-back progress goes out when no line follows (a
+ * long link step after "[ 99%]"). */
 static bool should_stop(void *arg)
 {
 	struct rb_build_log *log = arg;
+	progress_send(log, false);
 	return log->job && rb_job_cancelled(log->job);
 }
 
@@ -667,6 +830,7 @@ int rb_build_run(struct rb_build_log *log, const struct rb_sandbox *sb, bool net
 	int status = 0;
 	int limit_ms = sb->timeout_s > 0 ? sb->timeout_s * 1000 : 0;
 	rc = rb_proc_pump(&p, limit_ms, on_line, should_stop, log, &status, err);
+	progress_send(log, true); /* the command's last figures */
 	if (log->job)
 		rb_job_remove_child(log->job, p.pid);
 	kill_leftovers(sb);
@@ -809,7 +973,12 @@ int rb_build_phase(struct rb_build_log *log, const struct rb_sandbox *sb, const 
 	/* Only prepare() may have the network, and only when the PKGBUILD asks for it: sources are
 	 * fetched by the hive, so an honest build needs none (cargo fetch is the usual exception). */
 	bool network = fn == RB_PKG_FN_PREPARE && rb_pkgbuild_has_option(pb, "network");
+	/* The build tool's own progress ([ 42%], [123/456], cargo's bar) is the job's "building"
+	 * progress; package() is a stage of its own, where a `make install` says "[100%]" again. */
+	const char *stage = log->progress_stage;
+	log->progress_stage = fn == RB_PKG_FN_PACKAGE ? NULL : "building";
 	int rc = rb_build_run(log, sb, network, argv, rb_env_envp(&e), dirs->srcdir, what, err);
+	log->progress_stage = stage;
 	rb_buf_release(&script);
 	rb_env_release(&e);
 	return rc;

@@ -20,6 +20,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "host.h"
@@ -66,6 +67,22 @@ bool rb_sandbox_can_reach(const struct rb_sandbox *sb, const char *dir);
 /* chown -R to uid:gid without following symlinks. */
 int rb_sandbox_chown_r(const char *path, uid_t uid, gid_t gid, struct rb_err *err);
 
+/*
+ * A build tool's progress in one line of its output, at the start of the line (after blanks and
+ * colour escapes; of the last "\r"-separated part that has one, as cargo redraws its bar):
+ *   cmake/make   "[ 42%] Building C object ..."         -> done 42, total 100
+ *   ninja        "[123/456] Building CXX object ..."    -> done 123, total 456
+ *   cargo        "    Building [=====>    ] 123/456: serde, syn"  -> 123, 456
+ * A percentage above 100, a count above its total, a total of 0 or above RB_BUILD_PROGRESS_MAX,
+ * or anything not closed as above is no progress. True when the line holds some.
+ */
+#define RB_BUILD_PROGRESS_MAX 1000000000ULL
+bool rb_build_progress_parse(const char *line, size_t len, uint64_t *done, uint64_t *total);
+
+/* At most one build progress event per this many milliseconds (the latest figures win; the
+ * last ones of a command are sent when it ends). */
+#define RB_BUILD_PROGRESS_MS 250
+
 /* Where a build's output goes: the job's narration, build.log, and a tail for error messages. */
 #define RB_BUILD_TAIL_LINES 6
 struct rb_build_log {
@@ -75,6 +92,13 @@ struct rb_build_log {
 	bool capped;        /* the cap was hit: later output goes to the job only */
 	char tail[RB_BUILD_TAIL_LINES][200];
 	int ntail, next;
+	/* Build progress (rb_build_progress_parse) reported as the job's progress under this stage
+	 * while it is set (rb_build_phase sets "building" for prepare, build and check). */
+	const char *progress_stage;
+	uint64_t sent_done, sent_total;   /* the last figures sent */
+	uint64_t pend_done, pend_total;   /* figures seen but not sent yet (throttled) */
+	bool pending;
+	long long sent_ms;                /* monotonic time of the last event, 0 = none yet */
 };
 void rb_build_log_init(struct rb_build_log *log, struct rb_job *job, int fd);
 /* One line of child output: narrated, appended to build.log, remembered in the tail. */

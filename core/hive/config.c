@@ -40,11 +40,16 @@ void rb_config_usage(FILE *out)
 	      "  --plugin-dir DIR    backend plugin directory (RBEE_BACKEND_PATH dirs come first)\n"
 	      "  --max-jobs N        jobs running at once (default 8)\n"
 	      "  --port-file FILE    write the bound port to FILE once listening\n"
+	      "  --source-mirror DIR take PKGBUILD sources from DIR before the network\n"
+	      "                      (RBEE_SOURCE_MIRROR; layout in docs/MIRROR.md)\n"
+	      "  --fill-mirror DIR ID...  fetch the sources of catalog workers ID... into DIR\n"
+	      "                      (a mirror for nodes without internet), then exit\n"
 	      "  --help, --version\n"
 	      "\n"
 	      "environment (each is described in the README's configuration table):\n"
 	      "  RBEE_HOME                cache root (else $XDG_CACHE_HOME/rbee, ~/.cache/rbee)\n"
 	      "  RBEE_PORT, RBEE_CATALOG_URL, RBEE_API_TOKEN   as the flags above\n"
+	      "  RBEE_SOURCE_MIRROR       as --source-mirror\n"
 	      "  RBEE_BACKEND_PATH, RBEE_BACKEND_BLOCKLIST, RBEE_PROBE_TIMEOUT_MS   plugins\n"
 	      "  HF_ENDPOINT, HF_TOKEN, RBEE_DOWNLOAD_STALL_S, RBEE_DOWNLOAD_RETRIES   models\n"
 	      "  RBEE_BUILD_UIDS          uid range for builds when run as root (1879048192-1879048447)\n"
@@ -138,7 +143,7 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 {
 	enum { O_PORT = 256, O_BIND, O_HIVE_ID, O_CATALOG, O_TOKEN_FILE, O_INSECURE, O_KEEP,
 	       O_PLUGIN_DIR, O_MAX_JOBS, O_PORT_FILE, O_HELP, O_VERSION, O_PROBE, O_ORIGINS,
-	       O_HOSTS };
+	       O_HOSTS, O_SOURCE_MIRROR, O_FILL_MIRROR };
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -152,6 +157,8 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		{ "port-file", required_argument, NULL, O_PORT_FILE },
 		{ "allowed-origins", required_argument, NULL, O_ORIGINS },
 		{ "allowed-hosts", required_argument, NULL, O_HOSTS },
+		{ "source-mirror", required_argument, NULL, O_SOURCE_MIRROR },
+		{ "fill-mirror", required_argument, NULL, O_FILL_MIRROR },
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "probe-plugin", required_argument, NULL, O_PROBE },
@@ -177,6 +184,10 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 	if ((v = getenv("RBEE_ALLOWED_ORIGINS")) && *v &&
 	    copy_setting("RBEE_ALLOWED_ORIGINS", v, cfg->allowed_origins,
 			 sizeof(cfg->allowed_origins), err))
+		return -RB_EINVAL;
+	if ((v = getenv("RBEE_SOURCE_MIRROR")) && *v &&
+	    copy_setting("RBEE_SOURCE_MIRROR", v, cfg->source_mirror, sizeof(cfg->source_mirror),
+			 err))
 		return -RB_EINVAL;
 	if ((v = getenv("RBEE_ALLOWED_HOSTS")) && *v &&
 	    copy_setting("RBEE_ALLOWED_HOSTS", v, cfg->allowed_hosts, sizeof(cfg->allowed_hosts),
@@ -238,6 +249,17 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		case O_PORT_FILE:
 			snprintf(cfg->port_file, sizeof(cfg->port_file), "%s", optarg);
 			break;
+		case O_SOURCE_MIRROR:
+			if (copy_setting("--source-mirror", optarg, cfg->source_mirror,
+					 sizeof(cfg->source_mirror), err))
+				return -RB_EINVAL;
+			break;
+		case O_FILL_MIRROR:
+			if (!*optarg || copy_setting("--fill-mirror", optarg, cfg->fill_mirror,
+						     sizeof(cfg->fill_mirror), err))
+				return rb_err_set(err, RB_EINVAL, "--fill-mirror needs a directory");
+			*action = RB_CONFIG_FILL_MIRROR;
+			break;
 		case O_HELP:
 			*action = RB_CONFIG_HELP;
 			return 0;
@@ -254,8 +276,24 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 			return rb_err_set(err, RB_EINVAL, "unknown option '%s' (see --help)", argv[optind - 1]);
 		}
 	}
-	if (optind < argc)
+	if (*action == RB_CONFIG_FILL_MIRROR) {
+		if (optind >= argc)
+			return rb_err_set(err, RB_EINVAL, "--fill-mirror DIR needs the ids of the "
+					  "workers whose sources to fetch (rbee-hive --fill-mirror DIR "
+					  "ID...)");
+		cfg->fill_ids = argv + optind;
+		cfg->fill_n = argc - optind;
+	} else if (optind < argc) {
 		return rb_err_set(err, RB_EINVAL, "unexpected argument '%s' (see --help)", argv[optind]);
+	}
+	/* The mirror must be there: a typo would otherwise only show as network fetches. */
+	if (cfg->source_mirror[0] && *action == RB_CONFIG_RUN) {
+		char absm[PATH_MAX];
+		if (!realpath(cfg->source_mirror, absm) || !rb_fs_is_dir(absm))
+			return rb_err_set(err, RB_EINVAL, "source mirror '%s' (--source-mirror or "
+					  "RBEE_SOURCE_MIRROR) is not a directory", cfg->source_mirror);
+		snprintf(cfg->source_mirror, sizeof(cfg->source_mirror), "%s", absm);
+	}
 	if (!cfg->catalog[0])
 		rb_config_exe_relative(RBEE_CATALOG_RELDIR, RBEE_CATALOG_DIR, cfg->catalog,
 				       sizeof(cfg->catalog));
@@ -311,6 +349,7 @@ int rb_paths_init(struct rb_paths *p, struct rb_err *err)
 		{ p->workers, "workers", 0755 }, { p->models, "models", 0755 },
 		{ p->logs, "logs", 0750 },       { p->state, "state", 0700 },
 		{ p->staging, "staging", 0700 },
+		{ p->sources, "cache/sources", 0755 },
 	};
 	if (rb_fs_mkdir_p(p->home, 0755, err))
 		return rb_err_prefix(err, "cache directory");

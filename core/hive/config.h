@@ -9,7 +9,8 @@
 #include "hive.h"
 #include "rb_err.h"
 
-enum rb_config_action { RB_CONFIG_RUN, RB_CONFIG_HELP, RB_CONFIG_VERSION, RB_CONFIG_PROBE };
+enum rb_config_action { RB_CONFIG_RUN, RB_CONFIG_HELP, RB_CONFIG_VERSION, RB_CONFIG_PROBE,
+			 RB_CONFIG_FILL_MIRROR };
 
 /* Defaults, then environment (RBEE_PORT, RBEE_CATALOG_URL, RBEE_API_TOKEN), then flags. For
  * RB_CONFIG_PROBE, *probe_path is the plugin to probe. Errors are usage errors. */

@@ -31,6 +31,11 @@ struct rb_config {
 	char plugin_dir[PATH_MAX];  /* compiled-in plugin directory (--plugin-dir overrides) */
 	int max_jobs;               /* concurrent jobs (--max-jobs), default 8 */
 	size_t max_body;            /* request body limit in bytes, default 1 MiB */
+	char source_mirror[PATH_MAX]; /* --source-mirror / RBEE_SOURCE_MIRROR: sources taken before
+					 the network (docs/MIRROR.md); "" = none */
+	char fill_mirror[PATH_MAX]; /* --fill-mirror DIR: fill DIR with the sources of ... */
+	char **fill_ids;            /* ... these workers (argv), then exit */
+	int fill_n;
 };
 
 struct rb_paths {
@@ -40,6 +45,7 @@ struct rb_paths {
 	char logs[PATH_MAX];    /* home/logs: worker logs */
 	char state[PATH_MAX];   /* home/state: registry, job scratch */
 	char staging[PATH_MAX]; /* home/staging: install and download staging (same filesystem) */
+	char sources[PATH_MAX]; /* home/cache/sources: fetched sources, laid out as a mirror */
 };
 
 struct rb_backends;

@@ -5,16 +5,19 @@
 #include "host.h"
 
 #include <fnmatch.h>
+#include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "hive.h"
 #include "job.h"
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_proc.h"
+#include "spawn.h"
 
 extern char **environ;
 
@@ -166,6 +169,9 @@ void rb_plan_release(struct rb_plan *p)
 	for (size_t i = 0; i < p->argc; i++)
 		free(p->argv[i]);
 	free(p->argv);
+	for (size_t i = 0; i < p->nlate; i++)
+		free(p->late[i].tmpl);
+	free(p->late);
 	rb_env_release(&p->env);
 	rb_plan_init(p);
 }
@@ -188,10 +194,75 @@ int rb_plan_add_arg(struct rb_plan *p, const char *arg)
 	return 0;
 }
 
+/* ---- {threads} ---- */
+
+#define MAX_CPUS 65536 /* as spawn.c: CPU numbers beyond are refused */
+
+/* The online CPUs (/sys/devices/system/cpu/online) into mask; false when unknown. */
+static bool online_cpus(unsigned long *mask)
+{
+	char line[4096];
+	FILE *f = fopen("/sys/devices/system/cpu/online", "re");
+	bool ok = f && fgets(line, sizeof(line), f);
+	if (f)
+		fclose(f);
+	if (!ok)
+		return false;
+	line[strcspn(line, "\n")] = '\0';
+	int max;
+	struct rb_err err = RB_ERR_INIT;
+	return rb_spawn_parse_list(line, mask, MAX_CPUS, &max, &err) == 0;
+}
+
+/* CPUs of `list` the kernel would give a process bound to it: those online (a topology read from
+ * a file may name CPUs this machine does not have). 0 when the list is empty or invalid. */
+static unsigned list_cpus(const char *list)
+{
+	const size_t words = MAX_CPUS / (8 * sizeof(unsigned long));
+	unsigned long *m = calloc(words, sizeof(*m)), *on = calloc(words, sizeof(*on));
+	unsigned n = 0;
+	int max;
+	struct rb_err err = RB_ERR_INIT;
+	if (m && on && rb_spawn_parse_list(list, m, MAX_CPUS, &max, &err) == 0) {
+		bool known = online_cpus(on);
+		for (size_t i = 0; i < words; i++)
+			n += (unsigned)__builtin_popcountl(known ? m[i] & on[i] : m[i]);
+	}
+	free(m);
+	free(on);
+	return n;
+}
+
+/* The CPUs this process may run on, which an unbound child inherits. */
+static unsigned own_cpus(void)
+{
+	for (size_t ncpu = 1024; ncpu <= MAX_CPUS; ncpu *= 4) {
+		cpu_set_t *set = CPU_ALLOC(ncpu);
+		if (!set)
+			break;
+		size_t size = CPU_ALLOC_SIZE(ncpu);
+		CPU_ZERO_S(size, set);
+		int rc = sched_getaffinity(0, size, set);
+		int n = rc == 0 ? CPU_COUNT_S(size, set) : 0;
+		CPU_FREE(set);
+		if (rc == 0 && n > 0)
+			return (unsigned)n;
+	}
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (unsigned)n : 1;
+}
+
+unsigned rb_plan_threads(const char *cpuset)
+{
+	unsigned n = cpuset && *cpuset ? list_cpus(cpuset) : 0;
+	return n ? n : own_cpus();
+}
+
 /* Substitute {placeholders} of a launch template argument. Unknown placeholders are an error:
- * a typo in a catalog entry must not reach the worker as a literal "{modle_path}". */
-static int expand_arg(const char *tmpl, const struct rbee_spawn_request *req, struct rb_buf *out,
-		      struct rb_err *err)
+ * a typo in a catalog entry must not reach the worker as a literal "{modle_path}". `threads` is
+ * the value of {threads}; *late (may be NULL) is set when the template uses it. */
+static int expand_arg(const char *tmpl, const struct rbee_spawn_request *req, unsigned threads,
+		      bool *late, struct rb_buf *out, struct rb_err *err)
 {
 	char num[32];
 	rb_buf_reset(out);
@@ -221,11 +292,15 @@ static int expand_arg(const char *tmpl, const struct rbee_spawn_request *req, st
 			snprintf(num, sizeof(num), "%u", req->port), val = num;
 		else if (IS("hive_url"))
 			val = req->hive_url;
-		else
+		else if (IS("threads")) {
+			snprintf(num, sizeof(num), "%u", threads), val = num;
+			if (late)
+				*late = true;
+		} else
 			return rb_err_set(err, RB_EINVAL,
 					  "unknown placeholder '%.*s' in launch argument '%s' (known: "
 					  "{worker_id} {model_path} {model_id} {backend} {device} "
-					  "{port} {hive_url})",
+					  "{port} {hive_url} {threads})",
 					  (int)n + 2, p, tmpl);
 #undef IS
 		rb_buf_adds(out, val ? val : "");
@@ -251,6 +326,8 @@ int rb_plan_default_argv(struct rb_plan *p, const struct rbee_spawn_request *req
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
 	struct rb_buf b = RB_BUF_INIT;
 	size_t n = args ? json_object_array_length(args) : sizeof(contract) / sizeof(contract[0]) - 1;
+	/* Provisional: the plugin usually binds the worker to its device's cpuset only after this. */
+	unsigned threads = rb_plan_threads(req->device ? req->device->cpuset : NULL);
 	int rc = 0;
 	for (size_t i = 0; i < n && !rc; i++) {
 		const char *t;
@@ -266,9 +343,46 @@ int rb_plan_default_argv(struct rb_plan *p, const struct rbee_spawn_request *req
 		} else {
 			t = contract[i];
 		}
-		rc = expand_arg(t, req, &b, err);
+		bool late = false;
+		rc = expand_arg(t, req, threads, &late, &b, err);
 		if (!rc && rb_plan_add_arg(p, b.data))
 			rc = rb_err_set(err, RB_EINTERNAL, "out of memory");
+		if (!rc && late) {
+			struct rb_plan_late *v = realloc(p->late, (p->nlate + 1) * sizeof(*v));
+			char *copy = strdup(t);
+			if (v)
+				p->late = v;
+			if (!v || !copy) {
+				free(copy);
+				rc = rb_err_set(err, RB_EINTERNAL, "out of memory");
+				break;
+			}
+			p->late[p->nlate++] = (struct rb_plan_late){ p->argc - 1, copy };
+		}
+	}
+	rb_buf_release(&b);
+	return rc;
+}
+
+int rb_plan_finish(struct rb_plan *p, const struct rbee_spawn_request *req, struct rb_err *err)
+{
+	if (!p->nlate)
+		return 0;
+	unsigned threads = rb_plan_threads(p->cpuset);
+	struct rb_buf b = RB_BUF_INIT;
+	int rc = 0;
+	for (size_t i = 0; i < p->nlate && !rc; i++) {
+		size_t idx = p->late[i].idx;
+		if (idx >= p->argc)
+			continue;
+		rc = expand_arg(p->late[i].tmpl, req, threads, NULL, &b, err);
+		char *arg = rc ? NULL : strdup(b.data);
+		if (!rc && !arg)
+			rc = rb_err_set(err, RB_EINTERNAL, "out of memory");
+		if (arg) {
+			free(p->argv[idx]);
+			p->argv[idx] = arg;
+		}
 	}
 	rb_buf_release(&b);
 	return rc;

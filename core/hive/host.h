@@ -53,12 +53,26 @@ struct rb_plan {
 	/* The launch template from the catalog entry: {"args":[...]} or NULL for the rbee worker
 	 * contract. Not owned. */
 	struct json_object *launch;
+	/* Arguments whose template uses {threads}: expanded again by rb_plan_finish once the
+	 * plugin has set the binding (plugins may bind after asking for the argv). */
+	struct rb_plan_late {
+		size_t idx;
+		char *tmpl;
+	} *late;
+	size_t nlate;
 };
 void rb_plan_init(struct rb_plan *p);
 void rb_plan_release(struct rb_plan *p);
 int rb_plan_add_arg(struct rb_plan *p, const char *arg);
-/* Fill argv from the launch template or the rbee worker contract. */
+/* Fill argv from the launch template or the rbee worker contract. {threads} is provisionally the
+ * CPU count of the device's cpuset (else the hive's own affinity) until rb_plan_finish. */
 int rb_plan_default_argv(struct rb_plan *p, const struct rbee_spawn_request *req, struct rb_err *err);
+/* After the plugin's spawn op: expand {threads} with the plan's binding, the number of online CPUs
+ * in p->cpuset, or when the worker is not bound, the CPUs the hive itself may run on
+ * (sched_getaffinity), which the worker inherits. */
+int rb_plan_finish(struct rb_plan *p, const struct rbee_spawn_request *req, struct rb_err *err);
+/* That number for a CPU list ("0-3,8"; "" or NULL: the hive's own affinity); at least 1. */
+unsigned rb_plan_threads(const char *cpuset);
 
 /* One call into a plugin: build the host table for it. */
 struct rbee_call {

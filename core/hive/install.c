@@ -20,6 +20,7 @@
 #include "catalog.h"
 #include "hive.h"
 #include "host.h"
+#include "installable.h"
 #include "installed.h"
 #include "job.h"
 #include "pkgbuild.h"
@@ -48,6 +49,7 @@ struct install {
 	char final[PATH_MAX];        /* stage/final: becomes workers/<id> */
 	char work[PATH_MAX];         /* $startdir: stage/work, or outside (see make_workdir) */
 	bool work_outside;
+	bool offline;                /* worker_install "offline": mirror and cache only (sources.h) */
 	char srcdir[PATH_MAX], pkgdir[PATH_MAX], home[PATH_MAX];
 	struct rb_build_dirs dirs;
 	struct rb_build_log log;
@@ -65,74 +67,17 @@ static bool cancelled(struct install *in, struct rb_err *err)
 
 /* --- step 1: the catalog entry and whether this node can take it --- */
 
-static bool json_array_has(struct json_object *arr, const char *s)
-{
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		const char *v = json_object_get_string(json_object_array_get_idx(arr, i));
-		if (v && !strcasecmp(v, s))
-			return true;
-	}
-	return false;
-}
-
-static void join_array(struct json_object *arr, struct rb_buf *out)
-{
-	for (size_t i = 0; i < json_object_array_length(arr); i++)
-		rb_buf_addf(out, "%s%s", i ? "/" : "", json_object_get_string(json_object_array_get_idx(arr, i)));
-}
-
-static int check_platform(struct install *in, struct rb_err *err)
-{
-	struct json_object *plats = NULL, *archs = NULL;
-	json_object_object_get_ex(in->entry, "platforms", &plats);
-	json_object_object_get_ex(in->entry, "architectures", &archs);
-	bool os_ok = !json_object_is_type(plats, json_type_array) || json_array_has(plats, rb_node_os());
-	bool arch_ok = !json_object_is_type(archs, json_type_array) ||
-		       json_array_has(archs, rb_node_arch());
-	if (os_ok && arch_ok)
-		return 0;
-	struct rb_buf p = RB_BUF_INIT, a = RB_BUF_INIT;
-	if (json_object_is_type(plats, json_type_array))
-		join_array(plats, &p);
-	if (json_object_is_type(archs, json_type_array))
-		join_array(archs, &a);
-	int rc = rb_err_set(err, RB_EUNAVAIL, "worker '%s' supports %s on %s; this node is %s %s",
-			    in->id, p.len ? p.data : "any platform", a.len ? a.data : "any architecture",
-			    rb_node_os(), rb_node_arch());
-	rb_buf_release(&p);
-	rb_buf_release(&a);
-	return rc;
-}
-
-static int check_backend(struct install *in, const char *backend, struct rb_err *err)
-{
-	struct rb_backend_info info;
-	struct rb_err e2 = RB_ERR_INIT;
-	memset(&info, 0, sizeof(info));
-	if (rb_backends_get(in->hive, backend, &info, &e2) != 0)
-		return rb_err_set(err, RB_EUNAVAIL, "backend '%s' is not available on this node: %s",
-				  backend, e2.code == RB_ENOTFOUND ? "no plugin of that name is loaded "
-				  "(see 'rbee hive backends')" : e2.msg);
-	int rc = 0;
-	if (info.state != RB_BACKEND_AVAILABLE)
-		rc = rb_err_set(err, RB_EUNAVAIL, "backend '%s' is not available on this node: %s",
-				backend, info.reason[0] ? info.reason : "its probe said so");
-	rb_backend_info_release(&info);
-	return rc;
-}
-
 static int load_entry(struct install *in, struct rb_err *err)
 {
 	rb_job_say(in->job, "looking up '%s' in %s", in->id, rb_catalog_source(in->hive));
 	int rc = rb_catalog_get(in->hive, in->id, &in->entry, err);
 	if (rc)
 		return rc;
-	const char *type = rb_json_str(in->entry, "worker_type");
-	if (!type || !*type || !rb_id_valid(type))
-		return rb_err_set(err, RB_EUNAVAIL, "catalog entry '%s' has no valid 'worker_type' "
-				  "(cpu, cuda, metal...): fix the catalog", in->id);
-	if ((rc = check_platform(in, err)) || (rc = check_backend(in, type, err)))
+	/* The checks 'rbee worker available' shows (installable.h): worker_type, platform,
+	 * backend, and the build tools of the entry's makedepends on the PATH builds inherit. */
+	if ((rc = rb_installable_entry(in->hive, in->entry, getenv("PATH"), err)))
 		return rc;
+	const char *type = rb_json_str(in->entry, "worker_type");
 	rb_job_say(in->job, "'%s' %s (%s backend) can be installed on this %s %s node", in->id,
 		   rb_json_str(in->entry, "version") ? rb_json_str(in->entry, "version") : "",
 		   type, rb_node_os(), rb_node_arch());
@@ -159,6 +104,12 @@ static int load_pkgbuild(struct install *in, struct rb_err *err)
 	if (!(in->pb.functions & RB_PKG_FN_PACKAGE))
 		return rb_err_set(err, RB_EINVAL, "the PKGBUILD of '%s' defines no package() "
 				  "function, so it installs nothing", in->id);
+	/* Before anything is fetched: the entry describes this PKGBUILD, and what it builds
+	 * with is here (its own makedepends, which may name more than the entry's). */
+	if ((rc = rb_installable_version(in->entry, in->id, in->pb.pkgver, err)) ||
+	    (rc = rb_installable_tools(in->id, (const char *const *)in->pb.makedepends.v,
+				       in->pb.makedepends.n, getenv("PATH"), err)))
+		return rc;
 	rb_job_say(in->job, "PKGBUILD %s %s-%s: %zu source%s, sha256 %s", in->pb.pkgname,
 		   in->pb.pkgver, in->pb.pkgrel, in->pb.source.n, in->pb.source.n == 1 ? "" : "s",
 		   in->pkgbuild_sha);
@@ -534,17 +485,27 @@ static int assemble(struct install *in, struct json_object **meta, struct json_o
 
 /* --- step 7: into place --- */
 
+/* A running worker spawned from this id pins it: checked before anything is fetched (so a
+ * reinstall does not build for nothing) and again at the swap, under the short lock, since a
+ * spawn may start while the build runs. */
+static int refuse_in_use(struct install *in, struct rb_err *err)
+{
+	if (!rb_installed_in_use(in->hive, in->id))
+		return 0;
+	return rb_err_set(err, RB_ECONFLICT, "worker '%s' is in use by a running worker; stop "
+			  "it before reinstalling ('rbee worker process list')", in->id);
+}
+
 /* Swap final into workers/<id>, replacing an earlier install only here, at the very end. */
-static int commit(struct install *in, struct rb_err *err)
+static int commit_locked(struct install *in, struct rb_err *err)
 {
 	char dst[PATH_MAX], old[PATH_MAX];
 	int rc;
 	if ((rc = path_fmt(dst, sizeof(dst), err, "%s/%s", in->hive->paths.workers, in->id)) ||
 	    (rc = path_fmt(old, sizeof(old), err, "%s/old", in->stage)))
 		return rc;
-	if (rb_installed_in_use(in->hive, in->id))
-		return rb_err_set(err, RB_ECONFLICT, "worker '%s' is in use by a running worker; stop "
-				  "it before reinstalling", in->id);
+	if ((rc = refuse_in_use(in, err)))
+		return rc;
 	rb_job_progress(in->job, "installing", 0, 0, 0);
 	if (close(in->log_fd) != 0)
 		rb_warn("closing the build log of '%s': %s", in->id, strerror(errno));
@@ -572,6 +533,19 @@ static int commit(struct install *in, struct rb_err *err)
 	return 0;
 }
 
+/* The swap under the short lock: a spawn registering its worker waits for it, or went first
+ * and is seen by refuse_in_use. */
+static int commit(struct install *in, struct rb_err *err)
+{
+	int lock;
+	int rc = rb_installed_lock(in->hive, in->id, &lock, err);
+	if (rc)
+		return rc;
+	rc = commit_locked(in, err);
+	rb_installed_unlock(lock);
+	return rc;
+}
+
 /* --- the pipeline --- */
 
 static void cleanup(struct install *in)
@@ -595,12 +569,16 @@ static void cleanup(struct install *in)
 static int run(struct install *in, struct json_object **result, struct rb_err *err)
 {
 	struct json_object *meta = NULL, *report = NULL;
-	struct rb_sources_ctx sc = { in->hive, in->job, &in->log, &in->sb, &in->env, &in->dirs, false };
+	struct rb_sources_ctx sc = { .hive = in->hive, .job = in->job, .log = &in->log, .sb = &in->sb,
+				     .env = &in->env, .dirs = &in->dirs };
 	const char *src = rb_catalog_source(in->hive);
 	sc.local_catalog = strncmp(src, "http://", 7) != 0 && strncmp(src, "https://", 8) != 0;
+	sc.offline = in->offline;
 	int rc;
-	if ((rc = rb_installed_lock(in->hive, in->id, &in->lock_fd, err)) ||
+	if ((rc = rb_installed_install_lock(in->hive, in->id, rb_job_id(in->job), &in->lock_fd,
+					    err)) || (rc = refuse_in_use(in, err)) ||
 	    (rc = load_entry(in, err)) || (rc = load_pkgbuild(in, err)) ||
+	    (in->offline && (rc = rb_sources_check_offline(&sc, &in->pb, err))) ||
 	    (rc = prepare_env(in, err)) || (rc = make_dirs(in, err)))
 		return rc;
 	rb_job_progress(in->job, "fetching", 0, 0, 0);
@@ -622,12 +600,13 @@ static int run(struct install *in, struct json_object **result, struct rb_err *e
 	return 0;
 }
 
-int rb_install_worker(struct rb_job *job, const char *id, struct json_object **result,
-		      struct rb_err *err)
+int rb_install_worker(struct rb_job *job, const char *id, bool offline,
+		      struct json_object **result, struct rb_err *err)
 {
 	struct install in;
 	memset(&in, 0, sizeof(in));
 	in.job = job;
+	in.offline = offline;
 	in.hive = rb_job_hive(job);
 	in.id = id;
 	in.log_fd = in.lock_fd = -1;

@@ -14,16 +14,23 @@
 #define RB_INSTALL_H
 
 #include <json-c/json.h>
+#include <stdbool.h>
 
 #include "rb_err.h"
 
+struct rb_hive;
 struct rb_job;
 
 /* Install catalog worker `id`. On success *result is the installed record (metadata.json)
  * with the verify report under "verify". Refuses before fetching anything when the entry's
- * platforms/architectures exclude this node or its backend is not available here. */
-int rb_install_worker(struct rb_job *job, const char *id, struct json_object **result,
-		      struct rb_err *err);
+ * platforms/architectures exclude this node or its backend is not available here. `offline`:
+ * sources only from the source mirror or the node cache, every one checked before any build
+ * directory exists, never the network (docs/MIRROR.md). */
+int rb_install_worker(struct rb_job *job, const char *id, bool offline,
+		      struct json_object **result, struct rb_err *err);
+/* worker_install's own check at submit: "offline", when present, is a boolean. */
+int rb_op_worker_install_validate(struct rb_hive *hive, struct json_object *req,
+				  struct rb_err *err);
 
 /* Operation handler (op_workers.c), a row of the table in ops.c. worker_install {worker_id}:
  * `event: data` with the installed record and its verify report. */

@@ -11,12 +11,14 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "hive.h"
 #include "rb_fs.h"
 #include "rb_json.h"
 #include "rb_log.h"
+#include "rb_proc.h"
 #include "workers.h"
 
 void rb_installed_release(struct rb_installed *w)
@@ -223,9 +225,11 @@ bool rb_installed_in_use(struct rb_hive *hive, const char *id)
 	return rb_workers_uses_installed(hive, id);
 }
 
-int rb_installed_lock(struct rb_hive *hive, const char *id, int *fd, struct rb_err *err)
+/* Open workers/.locks/<id><suffix> (created 0644), the id checked first. */
+static int open_lock_file(struct rb_hive *hive, const char *id, const char *suffix, char *path,
+			  size_t len, int *fd, struct rb_err *err)
 {
-	char dir[PATH_MAX], path[PATH_MAX + 160];
+	char dir[PATH_MAX];
 	*fd = -1;
 	if ((size_t)snprintf(dir, sizeof(dir), "%s/.locks", hive->paths.workers) >= sizeof(dir))
 		return rb_err_set(err, RB_EINVAL, "path too long: '%s'", hive->paths.workers);
@@ -234,19 +238,80 @@ int rb_installed_lock(struct rb_hive *hive, const char *id, int *fd, struct rb_e
 		rc = rb_fs_mkdir_p(dir, 0755, err);
 	if (rc)
 		return rc;
-	snprintf(path, sizeof(path), "%s/%s.lock", dir, id);
-	int lfd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+	if ((size_t)snprintf(path, len, "%s/%s%s", dir, id, suffix) >= len)
+		return rb_err_set(err, RB_EINVAL, "path too long for worker '%s'", id);
+	int lfd = open(path, O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0644);
 	if (lfd < 0)
 		return rb_err_set(err, RB_EIO, "cannot open lock file '%s': %s", path, strerror(errno));
+	*fd = lfd;
+	return 0;
+}
+
+int rb_installed_lock(struct rb_hive *hive, const char *id, int *fd, struct rb_err *err)
+{
+	char path[PATH_MAX + 160];
+	int lfd;
+	int rc = open_lock_file(hive, id, ".lock", path, sizeof(path), &lfd, err);
+	if (rc)
+		return rc;
+	/* Every holder keeps it for a rename or a registry entry: wait for it a little. */
+	long long deadline = rb_now_ms() + RB_INSTALLED_LOCK_WAIT_MS;
+	while (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
+		int e = errno;
+		if (e == EINTR)
+			continue;
+		if (e != EWOULDBLOCK) {
+			close(lfd);
+			return rb_err_set(err, RB_EIO, "cannot lock '%s': %s", path, strerror(e));
+		}
+		if (rb_now_ms() >= deadline) {
+			close(lfd);
+			return rb_err_set(err, RB_ECONFLICT,
+					  "worker '%s' is being replaced or removed by another job "
+					  "(its lock was held for more than %d s): try again", id,
+					  RB_INSTALLED_LOCK_WAIT_MS / 1000);
+		}
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+		nanosleep(&ts, NULL);
+	}
+	*fd = lfd;
+	return 0;
+}
+
+int rb_installed_install_lock(struct rb_hive *hive, const char *id, const char *job_id, int *fd,
+			      struct rb_err *err)
+{
+	char path[PATH_MAX + 160];
+	int lfd;
+	int rc = open_lock_file(hive, id, ".install", path, sizeof(path), &lfd, err);
+	if (rc)
+		return rc;
 	if (flock(lfd, LOCK_EX | LOCK_NB) != 0) {
 		int e = errno;
+		if (e != EWOULDBLOCK) {
+			close(lfd);
+			return rb_err_set(err, RB_EIO, "cannot lock '%s': %s", path, strerror(e));
+		}
+		/* The holder wrote its job id into the file right after taking the lock. */
+		char holder[RB_INSTALLED_HOLDER_MAX] = "";
+		ssize_t n = pread(lfd, holder, sizeof(holder) - 1, 0);
 		close(lfd);
-		if (e == EWOULDBLOCK)
+		holder[n > 0 ? n : 0] = '\0';
+		holder[strcspn(holder, "\n")] = '\0';
+		if (holder[0] && rb_id_valid(holder))
 			return rb_err_set(err, RB_ECONFLICT,
-					  "worker '%s' is being installed or removed by another job: "
-					  "wait for it to finish (see 'GET /v1/jobs')", id);
-		return rb_err_set(err, RB_EIO, "cannot lock '%s': %s", path, strerror(e));
+					  "worker '%s' is already being installed by job %s: wait for "
+					  "it to finish, or cancel it (DELETE /v1/jobs/%s)", id, holder,
+					  holder);
+		return rb_err_set(err, RB_ECONFLICT,
+				  "worker '%s' is being installed or removed by another job: wait for "
+				  "it to finish (see 'GET /v1/jobs')", id);
 	}
+	/* Who holds it, for the message above; a removal records nobody. */
+	char line[RB_INSTALLED_HOLDER_MAX + 2];
+	int len = snprintf(line, sizeof(line), "%s\n", job_id && rb_id_valid(job_id) ? job_id : "");
+	if (ftruncate(lfd, 0) != 0 || pwrite(lfd, line, (size_t)len, 0) != len)
+		rb_warn("cannot record the holder of '%s': %s", path, strerror(errno));
 	*fd = lfd;
 	return 0;
 }
@@ -257,8 +322,10 @@ void rb_installed_unlock(int fd)
 		close(fd); /* releases the flock */
 }
 
-/* Removal with the lock held: one rename makes the worker disappear, then its files go. */
-static int remove_locked(struct rb_hive *hive, const char *id, const char *dir, struct rb_err *err)
+/* Removal with both locks held: one rename makes the worker disappear. The caller deletes
+ * `aside` after letting go of the short lock. */
+static int remove_locked(struct rb_hive *hive, const char *id, const char *dir, char *aside,
+			 size_t len, struct rb_err *err)
 {
 	if (!rb_fs_is_dir(dir))
 		return rb_err_set(err, RB_ENOTFOUND, "worker '%s' is not installed", id);
@@ -266,9 +333,8 @@ static int remove_locked(struct rb_hive *hive, const char *id, const char *dir, 
 		return rb_err_set(err, RB_ECONFLICT,
 				  "worker '%s' is in use by a running worker: stop it first ('rbee "
 				  "worker process list')", id);
-	char aside[PATH_MAX];
-	if ((size_t)snprintf(aside, sizeof(aside), "%s/remove-%s-%d", hive->paths.staging, id,
-			     (int)getpid()) >= sizeof(aside))
+	if ((size_t)snprintf(aside, len, "%s/remove-%s-%d", hive->paths.staging, id,
+			     (int)getpid()) >= len)
 		return rb_err_set(err, RB_EINVAL, "path too long for worker '%s'", id);
 	int rc = rb_fs_rm_rf(aside, err);
 	if (rc)
@@ -276,20 +342,23 @@ static int remove_locked(struct rb_hive *hive, const char *id, const char *dir, 
 	if (rename(dir, aside) != 0)
 		return rb_err_set(err, RB_EIO, "cannot remove '%s': %s", dir, strerror(errno));
 	rb_fs_sync_dir(hive->paths.workers);
-	struct rb_err e2 = RB_ERR_INIT;
-	if (rb_fs_rm_rf(aside, &e2) != 0)
-		rb_warn("worker '%s' removed, but its old files stay in '%s': %s", id, aside, e2.msg);
 	return 0;
 }
 
 int rb_installed_remove(struct rb_hive *hive, const char *id, struct rb_err *err)
 {
-	char dir[PATH_MAX];
-	int lock;
+	char dir[PATH_MAX], aside[PATH_MAX];
+	int install_lock, lock;
 	int rc = worker_dir(hive, id, dir, sizeof(dir), err);
-	if (rc || (rc = rb_installed_lock(hive, id, &lock, err)))
+	if (rc || (rc = rb_installed_install_lock(hive, id, NULL, &install_lock, err)))
 		return rc;
-	rc = remove_locked(hive, id, dir, err);
-	rb_installed_unlock(lock);
+	if (!(rc = rb_installed_lock(hive, id, &lock, err))) {
+		rc = remove_locked(hive, id, dir, aside, sizeof(aside), err);
+		rb_installed_unlock(lock);
+	}
+	struct rb_err e2 = RB_ERR_INIT;
+	if (!rc && rb_fs_rm_rf(aside, &e2) != 0)
+		rb_warn("worker '%s' removed, but its old files stay in '%s': %s", id, aside, e2.msg);
+	rb_installed_unlock(install_lock);
 	return rc;
 }

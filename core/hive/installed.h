@@ -15,8 +15,15 @@
  * catalog_source, pkgbuild_sha256, launch (the catalog entry's launch template or null), and
  * name / description / implementation copied from the catalog entry.
  *
- * Per-id locks (workers/.locks/<id>.lock, flock) keep an install and a removal of one id from
- * overlapping; names starting with '.' are never worker ids, so listings skip them.
+ * Two per-id locks (flock, in workers/.locks/; names starting with '.' are never worker ids, so
+ * listings skip them):
+ *   <id>.install  the long one: held by an install for its whole run (and by a removal), so one
+ *                 install of an id runs at a time; it records the holding job's id;
+ *   <id>.lock     the short one: held only while workers/<id> changes (an install's commit, a
+ *                 removal's rename) and while a spawn registers its worker. A spawn during an
+ *                 install therefore runs the version installed now; the install's commit then
+ *                 sees the running worker and refuses.
+ * Order: .install before .lock.
  */
 #ifndef RB_INSTALLED_H
 #define RB_INSTALLED_H
@@ -63,20 +70,32 @@ int rb_installed_find_by_type(struct rb_hive *hive, const char *type, struct rb_
 int rb_installed_list(struct rb_hive *hive, struct json_object **out, struct rb_err *err);
 
 /* Remove an installed worker: refused (RB_ECONFLICT) while an install of it runs or a spawned
- * worker uses it. The directory disappears in one rename, then is deleted. */
+ * worker uses it. The directory disappears in one rename (under the short lock), then is
+ * deleted (after it). */
 int rb_installed_remove(struct rb_hive *hive, const char *id, struct rb_err *err);
 
 /*
  * Hook for the process registry (workers.h): true when a live worker (starting, ready or
  * unhealthy) was spawned from installed worker `id`, so it must not be removed or replaced
- * under it. A spawn registers its worker while holding the per-id lock, so a removal holding
- * that lock sees it.
+ * under it. A spawn registers its worker while holding the short per-id lock, so a removal or
+ * an install's commit holding that lock sees it.
  */
 bool rb_installed_in_use(struct rb_hive *hive, const char *id);
 
-/* Take the per-id lock without waiting: RB_ECONFLICT "worker 'x' is being installed or removed
- * by another job" when held. *fd receives the lock to pass to rb_installed_unlock. */
+/* Take the short per-id lock (workers/.locks/<id>.lock). Its holders keep it only for a rename
+ * or a registry entry, so this waits for it up to RB_INSTALLED_LOCK_WAIT_MS, then fails with
+ * RB_ECONFLICT "worker 'x' is being replaced or removed by another job ...". *fd receives the
+ * lock to pass to rb_installed_unlock. */
+#define RB_INSTALLED_LOCK_WAIT_MS 5000
 int rb_installed_lock(struct rb_hive *hive, const char *id, int *fd, struct rb_err *err);
+/* Take the long install lock (workers/.locks/<id>.install) without waiting, recording job_id
+ * (NULL: nobody, as for a removal) as its holder. When held: RB_ECONFLICT "worker 'x' is already
+ * being installed by job J: wait for it to finish, or cancel it (DELETE /v1/jobs/J)", or "...
+ * is being installed or removed by another job" when the holder is not known. */
+#define RB_INSTALLED_HOLDER_MAX 130
+int rb_installed_install_lock(struct rb_hive *hive, const char *id, const char *job_id, int *fd,
+			      struct rb_err *err);
+/* Let go of either lock. */
 void rb_installed_unlock(int fd);
 
 /* Fill a record from a parsed metadata.json (takes a reference on meta). Used by get and by

@@ -16,6 +16,7 @@
 #include "config.h"
 #include "hive.h"
 #include "jobs.h"
+#include "mirror.h"
 #include "rb_fs.h"
 #include "rb_http.h"
 #include "rb_log.h"
@@ -62,6 +63,8 @@ int main(int argc, char **argv)
 		return 0;
 	case RB_CONFIG_PROBE:
 		return rb_backends_probe_main(probe_path);
+	case RB_CONFIG_FILL_MIRROR:
+		return rb_mirror_fill_main(&hive.cfg);
 	case RB_CONFIG_RUN:
 		break;
 	}

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "installable.h"
 #include "rb_json.h"
 #include "rb_log.h"
 
@@ -38,6 +39,9 @@ int rb_op_worker_catalog_list(struct rb_job *job, struct json_object *req, struc
 		return rc;
 	size_t n = json_object_array_length(workers);
 	rb_job_say(job, "%zu worker%s in %s", n, n == 1 ? "" : "s", words);
+	/* Whether each can be installed here, and why not: the checks worker_install makes
+	 * before it fetches anything (installable.h). */
+	rb_installable_annotate(hive, workers);
 	struct json_object *result = json_object_new_object();
 	json_object_object_add(result, "workers", workers);
 	rb_job_data(job, result);
@@ -56,6 +60,7 @@ int rb_op_worker_catalog_get(struct rb_job *job, struct json_object *req, struct
 	rb_job_say(job, "worker '%s' (%s, %s %s) from the %s", id, rb_json_str(entry, "name"),
 		   rb_json_str(entry, "implementation"), rb_json_str(entry, "version"),
 		   catalog_words(hive, words, sizeof(words)));
+	rb_installable_annotate_one(hive, entry); /* as the list shows it */
 	rb_job_data(job, entry);
 	return 0;
 }

@@ -15,10 +15,23 @@
 int rb_op_worker_install(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct json_object *result = NULL;
-	int rc = rb_install_worker(job, rb_json_str(req, "worker_id"), &result, err);
+	int rc = rb_install_worker(job, rb_json_str(req, "worker_id"),
+				   rb_json_bool(req, "offline", false), &result, err);
 	if (!rc)
 		rb_job_data(job, result);
 	return rc;
+}
+
+int rb_op_worker_install_validate(struct rb_hive *hive, struct json_object *req,
+				  struct rb_err *err)
+{
+	(void)hive;
+	struct json_object *v;
+	if (json_object_object_get_ex(req, "offline", &v) && !json_object_is_type(v, json_type_null) &&
+	    !json_object_is_type(v, json_type_boolean))
+		return rb_err_set(err, RB_EINVAL, "field 'offline' of worker_install must be true or "
+				  "false");
+	return 0;
 }
 
 int rb_op_worker_list_installed(struct rb_job *job, struct json_object *req, struct rb_err *err)

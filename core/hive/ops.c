@@ -31,7 +31,7 @@ static const struct rb_op ops[] = {
 	  "list the catalog's workers" },
 	{ "worker_catalog_get", { ID("worker_id") }, NULL, rb_op_worker_catalog_get,
 	  "show one catalog entry" },
-	{ "worker_install", { ID("worker_id") }, NULL, rb_op_worker_install,
+	{ "worker_install", { ID("worker_id") }, rb_op_worker_install_validate, rb_op_worker_install,
 	  "build and install a worker from its PKGBUILD" },
 	{ "worker_list_installed", { { 0 } }, NULL, rb_op_worker_list_installed,
 	  "list installed workers" },

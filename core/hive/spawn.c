@@ -234,8 +234,9 @@ static void make_id(struct spawn *s)
 	snprintf(s->w.id, sizeof(s->w.id), "%.120s-%02x%02x%02x", s->installed.id, r[0], r[1], r[2]);
 }
 
-/* Register the worker (state starting) while holding the installed worker's lock, so a
- * worker_remove either ran before (and the get below fails) or sees the entry and refuses. */
+/* Register the worker (state starting) while holding the installed worker's short lock, so a
+ * worker_remove or an install's commit either ran before (and the get below fails or finds
+ * another install) or sees the entry and refuses. */
 static int register_worker(struct spawn *s, struct rb_err *err)
 {
 	struct rb_worker *w = &s->w;
@@ -260,8 +261,13 @@ static int register_worker(struct spawn *s, struct rb_err *err)
 	struct rb_installed again;
 	rc = rb_installed_get(s->hive, s->installed.id, &again, err);
 	if (!rc) {
+		/* An install's commit may have swapped workers/<id> since it was read and checked. */
+		bool same = !strcmp(again.sha256, s->installed.sha256) &&
+			    !strcmp(again.binary_path, s->installed.binary_path);
 		rb_installed_release(&again);
-		rc = rb_workers_add(s->hive, w, err);
+		rc = same ? rb_workers_add(s->hive, w, err)
+			  : rb_err_set(err, RB_ECONFLICT, "worker '%s' was reinstalled while this "
+				       "spawn started: spawn it again", s->installed.id);
 	}
 	rb_installed_unlock(lock);
 	s->registered = rc == 0;
@@ -351,7 +357,9 @@ static int make_plan(struct spawn *s, struct rb_err *err)
 		.port = s->w.port,
 		.hive_url = url,
 	};
-	return rb_backend_spawn(s->hive, s->backend.name, s->job, &r, &s->plan, err);
+	int rc = rb_backend_spawn(s->hive, s->backend.name, s->job, &r, &s->plan, err);
+	/* {threads} counts the CPUs of the binding the plugin chose (host.h). */
+	return rc ? rc : rb_plan_finish(&s->plan, &r, err);
 }
 
 /* ---- binding, applied between fork and exec ---------------------------------------------- */

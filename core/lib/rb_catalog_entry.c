@@ -12,7 +12,7 @@
 #include "rb_json.h"
 
 const char *const rb_catalog_placeholders[] = {
-	"worker_id", "model_path", "model_id", "backend", "device", "port", "hive_url", NULL,
+	"worker_id", "model_path", "model_id", "backend", "device", "port", "hive_url", "threads", NULL,
 };
 
 static const char *const platforms[] = { "linux", "macos", "windows", NULL };
@@ -264,7 +264,7 @@ static int check_placeholders(const char *arg, size_t idx, struct rb_err *err)
 		if (!in_list(name, rb_catalog_placeholders))
 			return rb_err_set(err, RB_EINVAL,
 					  "launch.args[%zu] '%s' uses unknown placeholder '{%s}' (known: "
-					  "worker_id, model_path, model_id, backend, device, port, hive_url)",
+					  "worker_id, model_path, model_id, backend, device, port, hive_url, threads)",
 					  idx, arg, name);
 	}
 	return 0;

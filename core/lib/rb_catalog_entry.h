@@ -26,7 +26,7 @@
 #define RB_CATALOG_LIST_MAX ((size_t)64 << 20)
 
 /* The placeholders a `launch.args` template may use, NULL-terminated, without braces:
- * worker_id model_path model_id backend device port hive_url. */
+ * worker_id model_path model_id backend device port hive_url threads. */
 extern const char *const rb_catalog_placeholders[];
 
 /*

@@ -17,8 +17,8 @@ kill -0 "$pid" 2>/dev/null || fail "build process $pid is not running"
 ok "build() runs as process $pid"
 
 out=$(install_stream rbee-test-slowbuild)
-assert_contains "$out" "[ERROR] worker 'rbee-test-slowbuild' is being installed or removed by another job" \
-	"a concurrent install of the same id is refused"
+assert_contains "$out" "[ERROR] worker 'rbee-test-slowbuild' is already being installed by job $job" \
+	"a concurrent install of the same id is refused, naming the job"
 
 st=$(http DELETE "/v1/jobs/$job")
 assert_contains "$st" "cancelled" "cancel accepted"
