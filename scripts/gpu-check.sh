@@ -10,6 +10,16 @@
 #   scripts/gpu-check.sh                  # builds into ./build-gpucheck
 #   BUILD_DIR=/tmp/b scripts/gpu-check.sh
 #   SKIP_BUILD=1 BUILD_DIR=build scripts/gpu-check.sh
+#
+# With E2E=1 it then runs the whole product on CUDA, as root: a hive (temporary RBEE_HOME, the
+# shipped catalog, --source-mirror $MIRROR) installs llama-cpp-server-cuda with --offline, the
+# local hub (tests/models/fake_hub.py) serves $MODEL_GGUF and the hive downloads it, and on each
+# GPU a worker is spawned, answers /completion and /v1/chat/completions, shows in nvidia-smi on
+# that GPU (by UUID), and is deleted; then the worker and the model are removed. Figures (install
+# time, ready time, tokens per second) are printed for docs/BACKENDS.md.
+# On a machine without a registry or our -dev libraries, run it from scripts/gpu-bundle.sh's
+# bundle:  cd BUNDLE && SKIP_BUILD=1 BUILD_DIR=$PWD E2E=1 MIRROR=$PWD/mirror \
+#              MODEL_GGUF=$PWD/model/tiny-llama-f32.gguf scripts/gpu-check.sh
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -90,6 +100,82 @@ for row in "${rows[@]}"; do
 	same "gpu $index numa node" "$numa" "$(jq -r '.numa_node // -1' <<<"$dev")"
 	echo "      cpuset $(jq -r '.cpuset // "unknown"' <<<"$dev"), nodeset $(jq -r '.nodeset // "unknown"' <<<"$dev")"
 done
+
+if [ "${E2E:-0}" = 1 ]; then
+	e2e() {
+		[ "$(id -u)" -eq 0 ] || die "E2E needs root (builds and workers run as uids of their own)"
+		[ -d "${MIRROR:-}" ] || die "E2E needs MIRROR=DIR (scripts/offline-sources.sh DIR)"
+		[ -f "${MODEL_GGUF:-}" ] || die "E2E needs MODEL_GGUF=FILE.gguf (tests/real/make_tiny_llama.py)"
+		local t rbee="$build/bin/rbee" id=llama-cpp-server-cuda model=rbee/tiny-llama-GGUF
+		t=$(mktemp -d /tmp/rbee-gpucheck.XXXXXX)
+		chmod 711 "$t"
+		local pids=()
+		trap 'kill "${pids[@]}" 2>/dev/null; wait 2>/dev/null; rm -rf "$t"' RETURN
+		mkdir -p "$t/hub/$model"
+		cp "$MODEL_GGUF" "$t/hub/$model/"
+		python3 "$root/tests/models/fake_hub.py" --root "$t/hub" --port-file "$t/hub.port" >"$t/hub.log" 2>&1 &
+		pids+=($!)
+		export RBEE_HOME="$t/home" HF_ENDPOINT NO_COLOR=1
+		for _ in $(seq 100); do [ -s "$t/hub.port" ] && break; sleep 0.1; done
+		HF_ENDPOINT="http://127.0.0.1:$(cat "$t/hub.port")"
+		"$build/bin/rbee-hive" --port 0 --port-file "$t/hive.port" --source-mirror "$MIRROR" \
+			>"$t/hive.log" 2>&1 &
+		pids+=($!)
+		for _ in $(seq 100); do [ -s "$t/hive.port" ] && break; sleep 0.1; done
+		export RBEE_HIVE_URL="http://127.0.0.1:$(cat "$t/hive.port")"
+		local s0=$SECONDS
+		if "$rbee" worker install "$id" --offline >"$t/install.log" 2>&1; then
+			pass "install $id" "$((SECONDS - s0)) s, offline from the mirror"
+		else
+			fail "install $id" "$(tail -n 5 "$t/install.log")"
+			cp "$t"/*.log "${OUT:-/tmp}/" 2>/dev/null || true
+			return
+		fi
+		"$rbee" model download "$model" >"$t/download.log" 2>&1 && pass "model download" "$model" ||
+			{ fail "model download" "$(tail -n 3 "$t/download.log")"; return; }
+		local i uuid out w pid port c tps
+		for row in "${rows[@]}"; do
+			IFS=, read -r i _ uuid _ <<<"$row"
+			i=$(trim "$i") uuid=$(trim "$uuid")
+			s0=$SECONDS
+			out=$(curl -sN --max-time 600 -X POST -H 'Content-Type: application/json' --data-binary \
+				"{\"operation\":\"worker_spawn\",\"model\":\"$model\",\"worker\":\"$id\",\"device\":$i}" \
+				"$RBEE_HIVE_URL/v1/jobs" | jq -r .job_id)
+			out=$(curl -sN --max-time 600 "$RBEE_HIVE_URL/v1/jobs/$out/stream")
+			w=$(awk '/^event: data$/{getline; sub(/^data: /,""); last=$0} END{print last}' <<<"$out")
+			pid=$(jq -r '.pid // empty' <<<"$w" 2>/dev/null || true)
+			port=$(jq -r '.port // empty' <<<"$w" 2>/dev/null || true)
+			if [ -z "$pid" ]; then
+				fail "gpu $i spawn" "$(grep -a ERROR <<<"$out" | tail -n 2)"
+				continue
+			fi
+			pass "gpu $i spawn" "pid $pid, ready in $((SECONDS - s0)) s"
+			c=$(curl -sf --max-time 120 -H 'Content-Type: application/json' --data-binary \
+				'{"prompt":"Once upon a time","n_predict":64,"ignore_eos":true}' \
+				"http://127.0.0.1:$port/completion" || true)
+			if [ "$(jq -r .tokens_predicted <<<"$c" 2>/dev/null)" = 64 ]; then
+				tps=$(jq -r '.timings.predicted_per_second // "?"' <<<"$c")
+				pass "gpu $i /completion" "64 tokens, $tps tokens/s"
+			else
+				fail "gpu $i /completion" "${c:0:200}"
+			fi
+			c=$(curl -sf --max-time 120 -H 'Content-Type: application/json' --data-binary \
+				'{"messages":[{"role":"user","content":"Hello"}],"max_tokens":8,"ignore_eos":true}' \
+				"http://127.0.0.1:$port/v1/chat/completions" || true)
+			same "gpu $i chat tokens" 8 "$(jq -r .usage.completion_tokens <<<"$c" 2>/dev/null)"
+			same "gpu $i nvidia-smi" "$uuid" "$(nvidia-smi --query-compute-apps=pid,gpu_uuid \
+				--format=csv,noheader | awk -F', ' -v p="$pid" '$1 == p {print $2}')"
+			"$rbee" worker process delete "$pid" >/dev/null 2>&1 && [ ! -e "/proc/$pid" ] &&
+				pass "gpu $i delete" "pid $pid gone" || fail "gpu $i delete" "pid $pid remains"
+		done
+		"$rbee" model delete "$model" >/dev/null 2>&1 && pass "model delete" "$model" ||
+			fail "model delete" "$model"
+		"$rbee" worker remove "$id" >/dev/null 2>&1 && pass "worker remove" "$id" ||
+			fail "worker remove" "$id"
+		cp "$t"/*.log "${OUT:-/tmp}/" 2>/dev/null || true
+	}
+	e2e
+fi
 
 echo "gpu-check: $((checks - fails)) passed, $fails failed"
 [ "$fails" -eq 0 ]

@@ -2,12 +2,15 @@
 # Install what is missing, build, and run the whole test suite: first the normal build, then the
 # AddressSanitizer + UndefinedBehaviorSanitizer build (skip it with RBEE_TEST_SANITIZE=0), then
 # every libFuzzer harness for a short fixed time (scripts/fuzz.sh, RBEE_TEST_FUZZ_SECONDS each,
-# default 15; skip it with RBEE_TEST_FUZZ=0).
-# Extra arguments go to ctest (e.g. -R jobs); with them the fuzz stage runs only when
-# RBEE_TEST_FUZZ=1.
+# default 15; skip it with RBEE_TEST_FUZZ=0), then the real worker (tests/real: the shipped
+# llama-cpp-server-cpu built offline from a source mirror that scripts/offline-sources.sh fills
+# from the npm registry, serving tokens; ~15 minutes on 2 cores; skip it with RBEE_TEST_REAL=0).
+# Extra arguments go to ctest (e.g. -R jobs); with them the fuzz and real stages run only when
+# RBEE_TEST_FUZZ=1 / RBEE_TEST_REAL=1.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/deps.sh
+[ "${RBEE_TEST_REAL:-1}" = 0 ] || scripts/deps.sh real
 jobs=$(nproc)
 
 run_suite() {
@@ -15,7 +18,7 @@ run_suite() {
 	shift
 	cmake -S . -B "$dir" "$@" >/dev/null
 	cmake --build "$dir" -j"$jobs"
-	ctest --test-dir "$dir" --output-on-failure -j"$jobs" "${ctest_args[@]}"
+	ctest --test-dir "$dir" --output-on-failure -j"$jobs" -LE real "${ctest_args[@]}"
 }
 
 ctest_args=("$@")
@@ -28,4 +31,9 @@ if [ "${RBEE_TEST_SANITIZE:-1}" != 0 ]; then
 fi
 if [ "${RBEE_TEST_FUZZ:-$([ ${#ctest_args[@]} -eq 0 ] && echo 1 || echo 0)}" != 0 ]; then
 	scripts/fuzz.sh "${RBEE_TEST_FUZZ_SECONDS:-15}"
+fi
+if [ "${RBEE_TEST_REAL:-$([ ${#ctest_args[@]} -eq 0 ] && echo 1 || echo 0)}" != 0 ]; then
+	# Set-up, with the npm registry: the mirror, kept in the build tree between runs.
+	[ -f build/mirror/.complete ] || { scripts/offline-sources.sh build/mirror && touch build/mirror/.complete; }
+	RBEE_TEST_MIRROR=$PWD/build/mirror ctest --test-dir build --output-on-failure -L real
 fi

@@ -50,18 +50,39 @@ for f in "$SHIPPED"/workers/*.json; do
 		"$id package() installs into the entry's install_path"
 done
 
+# Every git source is pinned: a tag or a commit, never a moving branch.
+assert_eq "$(grep -l '#branch=\|git+[^"]*\.git")' "$SHIPPED"/pkgbuilds/*.PKGBUILD)" "" \
+	"no shipped PKGBUILD follows a branch"
+
 # The rbee workers build their own feature's binary from the workspace's target directory.
 for kind in cpu cuda metal; do
 	pkg="$SHIPPED/pkgbuilds/llm-worker-rbee-$kind.PKGBUILD"
 	assert_contains "$(cat "$pkg")" "_feature=$kind" "llm-worker-rbee-$kind builds feature $kind"
+	grep -Eq '^_commit=[0-9a-f]{40}$' "$pkg" || fail "llm-worker-rbee-$kind is not pinned to a commit"
+	assert_contains "$(cat "$pkg")" '#commit=$_commit")' "llm-worker-rbee-$kind builds its pinned commit"
+	assert_eq "$(jq -r .source.commit "$SHIPPED/workers/llm-worker-rbee-$kind.json")" \
+		"$(sed -n 's/^_commit=//p' "$pkg")" "llm-worker-rbee-$kind entry names the same commit"
+	assert_contains " $(bash -c 'source "$1"; echo "${makedepends[*]}"' _ "$pkg") " " cargo " \
+		"llm-worker-rbee-$kind declares cargo"
 	assert_contains "$(cat "$pkg")" '--no-default-features --features "$_feature" --bin "$pkgname"' \
 		"llm-worker-rbee-$kind builds only its binary"
 done
 # llama-server is pinned to a release tag and built without shared libraries.
 for kind in cpu cuda metal; do
 	pkg="$SHIPPED/pkgbuilds/llama-cpp-server-$kind.PKGBUILD"
-	assert_contains "$(cat "$pkg")" '#tag=$pkgver' "llama-cpp-server-$kind is pinned to its tag"
+	assert_contains "$(cat "$pkg")" '#tag=v$pkgver' "llama-cpp-server-$kind is pinned to its tag"
 	assert_contains "$(cat "$pkg")" "-DBUILD_SHARED_LIBS=OFF" "llama-cpp-server-$kind is self-contained"
+	# Offline and lean: no web-UI download at configure time, no HTTPS client, no tests/examples.
+	for flag in -DLLAMA_OPENSSL=OFF -DLLAMA_BUILD_UI=OFF -DLLAMA_USE_PREBUILT_UI=OFF \
+		-DLLAMA_BUILD_TESTS=OFF -DLLAMA_BUILD_EXAMPLES=OFF; do
+		assert_contains "$(cat "$pkg")" "$flag" "llama-cpp-server-$kind sets $flag"
+	done
+	assert_eq "$(jq -c '[.launch.args | index("--threads"), index("--threads-batch")] | map(. != null)' \
+		"$SHIPPED/workers/llama-cpp-server-$kind.json")" '[true,true]' \
+		"llama-cpp-server-$kind passes --threads and --threads-batch"
+	assert_eq "$(jq -r '.launch.args as $a | [$a | index("--threads"), index("--threads-batch")]
+		| map($a[. + 1]) | join(" ")' "$SHIPPED/workers/llama-cpp-server-$kind.json")" \
+		"{threads} {threads}" "llama-cpp-server-$kind threads come from the placement"
 done
 
 # Without --dir, rbee-catalog serves the copy in the build tree's share/rbee/catalog.
