@@ -479,13 +479,19 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 		if (rc == -RB_ECANCELLED)
 			continue; /* shutting down: the last result stays */
 		pthread_mutex_lock(&b->lock);
+		struct rb_backend_info *info = &b->v[i].info;
+		/* The periodic refresh logs a backend only when what it says changed. */
+		char before[sizeof(info->reason) + 64];
+		snprintf(before, sizeof(before), "%d %zu %s", (int)info->state, info->ndevices, info->reason);
 		bool survived = apply_probe(&b->v[i], &runs[i], rc, status);
 		bool load = survived && !b->v[i].dl;
+		char after[sizeof(before)];
+		snprintf(after, sizeof(after), "%d %zu %s", (int)info->state, info->ndevices, info->reason);
 		pthread_mutex_unlock(&b->lock);
 		if (load)
 			load_in_daemon(b, &b->v[i]);
-		struct rb_backend_info *info = &b->v[i].info;
-		rb_log(info->state == RB_BACKEND_BROKEN ? RB_LOG_WARN : RB_LOG_INFO,
+		rb_log(info->state == RB_BACKEND_BROKEN ? RB_LOG_WARN
+		       : strcmp(before, after) ? RB_LOG_INFO : RB_LOG_DEBUG,
 		       "backend '%s': %s%s%s (%zu devices)", info->name, state_name(info->state),
 		       info->reason[0] ? ": " : "", info->reason, info->ndevices);
 	}

@@ -25,7 +25,10 @@ bundle="$RBEE_TEST_MIRROR/llama.cpp.tag-v$ver.bundle"
 # --- the model: llama.cpp's gguf-py and tokenizer, from the same source as the server ---
 git -c advice.detachedHead=false clone -q --branch "v$ver" "$bundle" "$T/src"
 mkdir -p "$T/hub/rbee/tiny-llama-GGUF"
-python3 "$RBEE_SRC/tests/real/make_tiny_llama.py" "$T/src" "$T/hub/rbee/tiny-llama-GGUF/tiny-llama-f32.gguf" \
+# Debian's python3-numpy is for Debian's python3: prefer it when another python3 comes first.
+py=python3
+"$py" -c 'import numpy, yaml' 2>/dev/null || py=/usr/bin/python3
+"$py" "$RBEE_SRC/tests/real/make_tiny_llama.py" "$T/src" "$T/hub/rbee/tiny-llama-GGUF/tiny-llama-f32.gguf" \
 	|| fail "cannot make the tiny GGUF"
 MODEL=rbee/tiny-llama-GGUF
 python3 "$RBEE_SRC/tests/models/fake_hub.py" --root "$T/hub" --port-file "$T/hub.port" >>"$T/hub.log" 2>&1 &
@@ -45,7 +48,7 @@ out=$(cat "$T/install.log")
 assert_contains "$out" "from the source mirror" "the source came from the mirror"
 assert_contains "$out" "%" "the build's own progress was shown"
 echo "# install of $ID took ${took}s on $(nproc) CPUs"
-bin="$RBEE_HOME/workers/$ID/usr/bin/llama-server"
+bin=$(jq -r .binary_path "$RBEE_HOME/workers/$ID/metadata.json")
 [ -x "$bin" ] || fail "no installed llama-server at $bin"
 ok "llama-server is installed"
 assert_eq "$(ldd "$bin" | grep -c 'libllama\|libggml' || true)" 0 "it depends on no build-tree library"
