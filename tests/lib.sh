@@ -77,10 +77,12 @@ wait_port_file() {
 # start_hive [extra rbee-hive args...]: start the hive on a free port. Sets HIVE_URL, HIVE_PID,
 # HIVE_PORT, HIVE_LOG. Environment for the hive can be set by the caller beforehand; a command
 # in the array HIVE_LAUNCHER, when set, runs the hive (e.g. to start it under a ulimit).
+# HIVE_BIN, when set, is the hive program: "$BIN/rbee-hive-test" for tests that need the
+# test-only operations (test_sleep), which the production rbee-hive does not have.
 start_hive() {
 	HIVE_LOG="$T/hive.log"
 	rm -f "$T/hive.port"
-	${HIVE_LAUNCHER[@]+"${HIVE_LAUNCHER[@]}"} "$BIN/rbee-hive" --port 0 --port-file "$T/hive.port" \
+	${HIVE_LAUNCHER[@]+"${HIVE_LAUNCHER[@]}"} "${HIVE_BIN:-$BIN/rbee-hive}" --port 0 --port-file "$T/hive.port" \
 		"$@" >>"$HIVE_LOG" 2>&1 &
 	HIVE_PID=$!
 	track $HIVE_PID

@@ -13,8 +13,6 @@
 #include <stdint.h>
 #include <time.h>
 
-#define RBEE_VERSION_STRING "0.1.0"
-
 struct rb_config {
 	char bind[64];              /* --bind, default 127.0.0.1 */
 	uint16_t port;              /* --port / RBEE_PORT, default 7835; 0 = any free port */
@@ -64,6 +62,10 @@ struct rb_hive {
 	struct rb_jobs *jobs;
 	struct rb_workers *workers; /* process registry (worker spawn issue) */
 	struct rb_server *server;
+	/* Asked by the model store before it deletes a model: whether a live worker uses it.
+	 * main.c wires it to the process registry (rb_workers_uses_model), so the store needs
+	 * nothing of the supervisor; NULL (a store without a registry, in tests): none does. */
+	bool (*model_in_use)(struct rb_hive *hive, const char *model_id);
 };
 
 /* Ask main() to shut the hive down cleanly (as SIGTERM does). */

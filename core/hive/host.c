@@ -4,7 +4,6 @@
  */
 #include "host.h"
 
-#include <fnmatch.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -17,7 +16,8 @@
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_proc.h"
-#include "spawn.h"
+#include "rb_secrets.h"
+#include "topology.h"
 
 extern char **environ;
 
@@ -96,19 +96,6 @@ const char *const *rb_env_envp(struct rb_env *env)
 	return env->n ? (const char *const *)env->vars : empty;
 }
 
-/* Names whose values are secrets of the hive that builds and workers must not inherit. */
-static bool is_secret(const char *name)
-{
-	static const char *const patterns[] = { "RBEE_API_TOKEN", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN",
-						"*_TOKEN", "*SECRET*", "*PASSWORD*", "*_API_KEY",
-						"AWS_*KEY*", "SSH_AUTH_SOCK", NULL };
-	/* Case-insensitive: "hf_token" is as secret as "HF_TOKEN". */
-	for (size_t i = 0; patterns[i]; i++)
-		if (fnmatch(patterns[i], name, FNM_CASEFOLD) == 0)
-			return true;
-	return false;
-}
-
 void rb_env_from_environ_scrubbed(struct rb_env *env)
 {
 	for (char **e = environ; e && *e; e++) {
@@ -121,7 +108,7 @@ void rb_env_from_environ_scrubbed(struct rb_env *env)
 			continue;
 		memcpy(name, *e, n);
 		name[n] = '\0';
-		if (!is_secret(name))
+		if (!rb_secret_env_name(name)) /* the secret policy: rb_secrets.h */
 			rb_env_set(env, name, eq + 1);
 	}
 }
@@ -211,7 +198,7 @@ static bool online_cpus(unsigned long *mask)
 	line[strcspn(line, "\n")] = '\0';
 	int max;
 	struct rb_err err = RB_ERR_INIT;
-	return rb_spawn_parse_list(line, mask, MAX_CPUS, &max, &err) == 0;
+	return rb_topology_parse_list(line, mask, MAX_CPUS, &max, &err) == 0;
 }
 
 /* CPUs of `list` the kernel would give a process bound to it: those online (a topology read from
@@ -223,7 +210,7 @@ static unsigned list_cpus(const char *list)
 	unsigned n = 0;
 	int max;
 	struct rb_err err = RB_ERR_INIT;
-	if (m && on && rb_spawn_parse_list(list, m, MAX_CPUS, &max, &err) == 0) {
+	if (m && on && rb_topology_parse_list(list, m, MAX_CPUS, &max, &err) == 0) {
 		bool known = online_cpus(on);
 		for (size_t i = 0; i < words; i++)
 			n += (unsigned)__builtin_popcountl(known ? m[i] & on[i] : m[i]);
@@ -450,7 +437,7 @@ static const char *host_path(struct rbee_call *call, const char *which)
 static const char *host_getenv(struct rbee_call *call, const char *name)
 {
 	(void)call;
-	return is_secret(name) ? NULL : getenv(name);
+	return rb_secret_env_name(name) ? NULL : getenv(name);
 }
 
 static int host_device_add(struct rbee_call *call, const struct rbee_device *d)

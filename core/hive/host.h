@@ -29,7 +29,8 @@ const char *rb_env_get(const struct rb_env *env, const char *name);
 /* A NULL-terminated envp view (valid until the env changes). */
 const char *const *rb_env_envp(struct rb_env *env);
 /* Start from the hive's environment minus secrets (RBEE_API_TOKEN, HF_TOKEN, *_TOKEN,
- * *SECRET*, *PASSWORD*, *_API_KEY, AWS_*KEY*, SSH_AUTH_SOCK; names in any case). What builds,
+ * *SECRET*, *PASSWORD*, *_API_KEY, AWS_*KEY*, SSH_AUTH_SOCK; names in any case: the policy is
+ * rb_secret_env_name(), core/lib/rb_secrets.h). What builds,
  * verify probes, plugin tools and workers inherit. */
 void rb_env_from_environ_scrubbed(struct rb_env *env);
 

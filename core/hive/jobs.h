@@ -10,7 +10,8 @@
  * alive through its reference.
  *
  * Handlers see only job.h. Operations are looked up in the table of ops.h; operations named
- * "test_*" exist only when the hive was started with RBEE_ENABLE_TEST_OPS=1.
+ * "test_*" exist only in the tests' build of the hive (rbee-hive-test), and there only when it
+ * was started with RBEE_ENABLE_TEST_OPS=1.
  */
 #ifndef RB_JOBS_H
 #define RB_JOBS_H
@@ -95,11 +96,5 @@ struct json_object *rb_jobs_list_json(struct rb_hive *hive);
  */
 size_t rb_job_read_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes, int timeout_ms,
 			  struct rb_buf *out, bool *ended);
-
-/* Operations that live beside the engine (rows in ops.c). */
-int rb_op_hive_check(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* test_sleep: only with RBEE_ENABLE_TEST_OPS=1 (op_test_sleep.c). */
-int rb_op_test_validate(struct rb_hive *hive, struct json_object *req, struct rb_err *err);
-int rb_op_test_sleep(struct rb_job *job, struct json_object *req, struct rb_err *err);
 
 #endif

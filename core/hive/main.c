@@ -21,6 +21,7 @@
 #include "rb_http.h"
 #include "rb_log.h"
 #include "rb_proc.h"
+#include "routes.h"
 #include "server.h"
 #include "staging.h"
 #include "topology.h"
@@ -99,9 +100,12 @@ int main(int argc, char **argv)
 	if (!hive.topology)
 		rb_warn("%s; CPU topology and GPU locality will be missing", err.msg);
 
+	/* The model store asks the process registry before deleting a model (hive.h). */
+	hive.model_in_use = rb_workers_uses_model;
+
 	int rc = 1;
 	if (rb_backends_init(&hive, &err) || rb_jobs_init(&hive, &err) ||
-	    rb_workers_init(&hive, &err) || rb_server_start(&hive, &err)) {
+	    rb_workers_init(&hive, &err) || rb_server_start(&hive, &rb_hive_routes, &err)) {
 		rb_error("%s", err.msg);
 		goto out;
 	}

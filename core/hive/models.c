@@ -28,7 +28,6 @@
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_sha256.h"
-#include "workers.h"
 
 #define ID_FORMS "use 'org/repo' or 'org/repo:file.gguf' (a Hugging Face repository id, " \
 		 "optionally with one of its files)"
@@ -470,7 +469,7 @@ int rb_models_delete(struct rb_hive *hive, const char *id, uint64_t *freed, stru
 
 bool rb_models_in_use(struct rb_hive *hive, const char *id)
 {
-	return rb_workers_uses_model(hive, id);
+	return hive->model_in_use && hive->model_in_use(hive, id);
 }
 
 /* --- download ---------------------------------------------------------------------------- */

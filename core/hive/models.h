@@ -82,7 +82,8 @@ int rb_models_list(struct rb_hive *hive, struct json_object **out, struct rb_err
 /* Remove a model, present or unfinished. RB_ENOTFOUND when there is nothing under that id,
  * RB_ECONFLICT while a worker uses it or a download of it runs. *freed: bytes removed. */
 int rb_models_delete(struct rb_hive *hive, const char *id, uint64_t *freed, struct rb_err *err);
-/* Whether a live worker of the process registry (workers.h) uses the model. */
+/* Whether a live worker uses the model: the hive's model_in_use query (hive.h; main.c wires it
+ * to the process registry), false without one. */
 bool rb_models_in_use(struct rb_hive *hive, const char *id);
 
 /* Where a download reports to (the job, in the hive; tests pass their own). All optional. */

@@ -146,12 +146,12 @@ int rb_op_hive_check(struct rb_job *job, struct json_object *req, struct rb_err 
 	(void)req;
 	struct rb_hive *hive = rb_job_hive(job);
 	rb_job_say(job, "checking hive '%s' (rbee-hive %s) on '%s'", hive->cfg.hive_id,
-		   RBEE_VERSION_STRING, hive->hostname);
+		   RBEE_VERSION, hive->hostname);
 	size_t navailable;
 	bool cache_ok;
 	struct json_object *summary = json_object_new_object();
 	rb_json_add_str(summary, "hive_id", hive->cfg.hive_id);
-	rb_json_add_str(summary, "version", RBEE_VERSION_STRING);
+	rb_json_add_str(summary, "version", RBEE_VERSION);
 	json_object_object_add(summary, "backends", check_backends(job, &navailable));
 	json_object_object_add(summary, "cache", check_cache(job, &cache_ok));
 	json_object_object_add(summary, "catalog", check_catalog(job));

@@ -2,8 +2,11 @@
  * op_test_sleep.c - `test_sleep`, a slow operation for testing the job engine: cancel, child
  * process groups, concurrency, long event logs, failures.
  *
- * It exists only when the hive runs with RBEE_ENABLE_TEST_OPS=1 (rb_jobs_op_available refuses
- * it otherwise, and so does its validator, for any other caller). Fields:
+ * Never part of rbee-hive: this file is not in the hive library. It is linked only into the
+ * tests' build of the daemon (rbee-hive-test, core/CMakeLists.txt) and into unit tests, where a
+ * constructor adds its row to the operation table (rb_op_register_extra). Even there it exists
+ * only when the hive runs with RBEE_ENABLE_TEST_OPS=1 (rb_jobs_op_available refuses it
+ * otherwise, and so does its validator, for any other caller). Fields:
  *   seconds (u32, required, at most 3600)  how long its `sleep` child runs
  *   lines   (u32, optional, at most 1e6)   narration lines "line N of M" to emit first
  *   fail    (string, optional)             end with [ERROR] <fail> instead of [DONE]
@@ -12,21 +15,21 @@
  * It keeps a scratch file under the state directory while it runs and removes it on every
  * outcome, like an operation that stages partial files.
  */
-#include "jobs.h"
-
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "hive.h"
 #include "jobs.h"
+#include "ops.h"
 #include "rb_fs.h"
 #include "rb_json.h"
 #include "rb_proc.h"
 
-int rb_op_test_validate(struct rb_hive *hive, struct json_object *req, struct rb_err *err)
+static int test_validate(struct rb_hive *hive, struct json_object *req, struct rb_err *err)
 {
 	if (!rb_jobs_test_ops_enabled(hive))
 		return rb_err_set(err, RB_EINVAL,
@@ -94,7 +97,7 @@ static int run_sleep(struct rb_job *job, uint32_t seconds, bool stubborn, struct
 	return wait_child(job, p.pid, seconds, err);
 }
 
-int rb_op_test_sleep(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int test_sleep(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct rb_hive *hive = rb_job_hive(job);
 	uint32_t seconds = (uint32_t)rb_json_int(req, "seconds", 0);
@@ -123,4 +126,20 @@ int rb_op_test_sleep(struct rb_job *job, struct json_object *req, struct rb_err 
 	rb_json_add_int(o, "lines", lines);
 	rb_job_data(job, o);
 	return 0;
+}
+
+static const struct rb_op test_sleep_op = {
+	"test_sleep",
+	{ { "seconds", RB_FIELD_U32, 1 }, { "lines", RB_FIELD_U32, 0 }, { "fail", RB_FIELD_STRING, 0 },
+	  { "stubborn", RB_FIELD_U32, 0 } },
+	test_validate, test_sleep, "test only: run a 'sleep' child, narrating"
+};
+
+/* Runs before main(), so the row is in the table before any thread looks. */
+__attribute__((constructor)) static void register_test_ops(void)
+{
+	if (rb_op_register_extra(&test_sleep_op)) {
+		fputs("op_test_sleep.c: cannot register test_sleep in the operation table\n", stderr);
+		abort();
+	}
 }

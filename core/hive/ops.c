@@ -12,7 +12,6 @@
 #include "hive.h"
 #include "install.h"
 #include "installed.h"
-#include "jobs.h"
 #include "models.h"
 #include "rb_fs.h"
 #include "rb_json.h"
@@ -24,7 +23,7 @@
 #define ID(name) { name, RB_FIELD_ID, 1 }
 #define MODEL(name) { name, RB_FIELD_MODEL_ID, 1 }
 
-static const struct rb_op ops[] = {
+static const struct rb_op builtin[] = {
 	{ "hive_check", { { 0 } }, NULL, rb_op_hive_check,
 	  "self-test: backends, cache directory, catalog" },
 	{ "worker_catalog_list", { { 0 } }, NULL, rb_op_worker_catalog_list,
@@ -53,13 +52,29 @@ static const struct rb_op ops[] = {
 	{ "model_list", { { 0 } }, NULL, rb_op_model_list, "list downloaded models" },
 	{ "model_get", { MODEL("id") }, NULL, rb_op_model_get, "show one model" },
 	{ "model_delete", { MODEL("id") }, NULL, rb_op_model_delete, "delete a model" },
-	/* Exists only with RBEE_ENABLE_TEST_OPS=1 (see jobs.h). */
-	{ "test_sleep",
-	  { { "seconds", RB_FIELD_U32, 1 }, { "lines", RB_FIELD_U32, 0 }, { "fail", RB_FIELD_STRING, 0 },
-	    { "stubborn", RB_FIELD_U32, 0 } },
-	  rb_op_test_validate, rb_op_test_sleep, "test only: run a 'sleep' child, narrating" },
 	{ NULL, { { 0 } }, NULL, NULL, NULL },
 };
+
+#define NBUILTIN (sizeof(builtin) / sizeof(builtin[0]) - 1)
+
+/* The production table is `builtin`. Only a test build of the hive adds rows (the test-only
+ * operations, registered by tests' own objects, never linked into rbee-hive). */
+static struct rb_op extended[NBUILTIN + RB_OP_MAX_EXTRA + 1];
+static const struct rb_op *ops = builtin;
+
+int rb_op_register_extra(const struct rb_op *op)
+{
+	if (ops == builtin)
+		memcpy(extended, builtin, sizeof(builtin));
+	size_t n = NBUILTIN;
+	while (extended[n].name)
+		n++;
+	if (!op || !op->name || !op->run || rb_op_find(op->name) || n >= NBUILTIN + RB_OP_MAX_EXTRA)
+		return -RB_EINVAL;
+	extended[n] = *op;
+	ops = extended;
+	return 0;
+}
 
 const struct rb_op *rb_op_table(void)
 {
@@ -72,30 +87,6 @@ const struct rb_op *rb_op_find(const char *name)
 		if (!strcmp(op->name, name))
 			return op;
 	return NULL;
-}
-
-/* org/repo or org/repo:file, each part a plain id. */
-static bool model_id_valid(const char *id)
-{
-	const char *slash = strchr(id, '/');
-	if (!slash || strchr(slash + 1, '/'))
-		return false;
-	char org[129], repo[129], file[129] = "x";
-	size_t olen = (size_t)(slash - id);
-	const char *colon = strchr(slash + 1, ':');
-	size_t rlen = colon ? (size_t)(colon - slash - 1) : strlen(slash + 1);
-	if (olen == 0 || olen > 128 || rlen == 0 || rlen > 128)
-		return false;
-	memcpy(org, id, olen);
-	org[olen] = '\0';
-	memcpy(repo, slash + 1, rlen);
-	repo[rlen] = '\0';
-	if (colon) {
-		if (strlen(colon + 1) > 128 || strchr(colon + 1, ':'))
-			return false;
-		strcpy(file, colon + 1);
-	}
-	return rb_id_valid(org) && rb_id_valid(repo) && rb_id_valid(file);
 }
 
 int rb_op_validate(struct rb_hive *hive, const struct rb_op *op, struct json_object *req,
@@ -111,6 +102,7 @@ int rb_op_validate(struct rb_hive *hive, const struct rb_op *op, struct json_obj
 		}
 		const char *s;
 		uint32_t u;
+		struct rb_model_ref ref;
 		int rc = 0;
 		switch (f->type) {
 		case RB_FIELD_U32:
@@ -122,11 +114,10 @@ int rb_op_validate(struct rb_hive *hive, const struct rb_op *op, struct json_obj
 			rc = rb_json_req_str(req, f->name, &s, err);
 			if (!rc && f->type == RB_FIELD_ID)
 				rc = rb_id_check(f->name, s, err);
-			if (!rc && f->type == RB_FIELD_MODEL_ID && !model_id_valid(s))
-				rc = rb_err_set(err, RB_EINVAL,
-						"invalid model id '%s': use 'org/repo' or "
-						"'org/repo:file.gguf' (a Hugging Face repository, not a URL)",
-						s);
+			/* The model store's own parser: a model id accepted here is one the store
+			 * takes, and a refused one gets the store's message. */
+			if (!rc && f->type == RB_FIELD_MODEL_ID)
+				rc = rb_model_id_parse(s, &ref, err);
 			break;
 		case RB_FIELD_END:
 			break;

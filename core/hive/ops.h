@@ -18,7 +18,7 @@ enum rb_field_type {
 	RB_FIELD_STRING,   /* non-empty string */
 	RB_FIELD_U32,      /* integer 0..2^32-1 */
 	RB_FIELD_ID,       /* plain id: rb_id_valid() */
-	RB_FIELD_MODEL_ID, /* org/repo[:file] */
+	RB_FIELD_MODEL_ID, /* org/repo[:file]: rb_model_id_parse(), the model store's own check */
 };
 
 struct rb_field {
@@ -39,6 +39,11 @@ struct rb_op {
 	const char *summary; /* one line for docs and `rbee --help` */
 };
 
+/* Add an operation to the table: only the tests' build of the hive (rbee-hive-test) and unit
+ * tests do, for test_sleep (op_test_sleep.c, not in rbee-hive). Call before any thread uses the
+ * table. -RB_EINVAL: NULL, a duplicate name, or the table is full. */
+#define RB_OP_MAX_EXTRA 4
+int rb_op_register_extra(const struct rb_op *op);
 /* Look up an operation by name; NULL when unknown. */
 const struct rb_op *rb_op_find(const char *name);
 /* The whole table (terminated by an entry with name == NULL). */
@@ -46,5 +51,10 @@ const struct rb_op *rb_op_table(void);
 /* Check a request against the op's field table and validator. */
 int rb_op_validate(struct rb_hive *hive, const struct rb_op *op, struct json_object *req,
 		   struct rb_err *err);
+
+/* Operations that belong to no subsystem, declared here beside their rows (the engine, jobs.h,
+ * includes this header, never the other way round). */
+/* hive_check: self-test of backends, cache and catalog (op_hive_check.c). */
+int rb_op_hive_check(struct rb_job *job, struct json_object *req, struct rb_err *err);
 
 #endif

@@ -5,7 +5,7 @@
  */
 #include "routes.h"
 
-const struct rb_route rb_routes[] = {
+static const struct rb_route routes[] = {
 	{ "GET", "/health", false, rb_route_health },
 	{ "GET", "/v1/info", true, rb_route_info },
 	{ "GET", "/v1/capabilities", true, rb_route_capabilities },
@@ -21,3 +21,7 @@ const struct rb_route rb_routes[] = {
 	{ "POST", "/v1/shutdown", true, rb_route_shutdown },
 	{ NULL, NULL, false, NULL },
 };
+
+/* The server knows no route by name: it is handed this table, and the hook that lets job
+ * streams finish their last events before it closes the connections. */
+const struct rb_server_routes rb_hive_routes = { routes, rb_route_job_streams_drain };

@@ -7,6 +7,9 @@
 
 #include "server.h"
 
+/* The hive's routes and the job streams' drain, for rb_server_start (main.c). */
+extern const struct rb_server_routes rb_hive_routes;
+
 /* routes_info.c: node facts */
 enum MHD_Result rb_route_health(struct rb_request *req);
 enum MHD_Result rb_route_info(struct rb_request *req);

@@ -128,7 +128,7 @@ static struct json_object *heartbeat_json(struct rb_hive *hive)
 	strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &tm));
 	rb_json_add_str(o, "hive_id", hive->cfg.hive_id);
 	rb_json_add_str(o, "hostname", hive->hostname);
-	rb_json_add_str(o, "version", RBEE_VERSION_STRING);
+	rb_json_add_str(o, "version", RBEE_VERSION);
 	rb_json_add_int(o, "port", hive->cfg.port);
 	rb_json_add_int(o, "uptime_s", rb_hive_uptime_s(hive));
 	rb_json_add_str(o, "timestamp", when);

@@ -38,10 +38,10 @@
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_mhd_headers.h"
-#include "routes.h"
 
 struct rb_server {
 	struct MHD_Daemon *daemon;
+	const struct rb_server_routes *routes;
 	unsigned header_timeout_s; /* until a request's headers are in, and between requests */
 	unsigned timeout_s;        /* once they are (a body that stalls) */
 	bool bind_any;             /* bound to 0.0.0.0 or :: */
@@ -349,7 +349,7 @@ static enum MHD_Result dispatch(struct rb_hive *hive, struct MHD_Connection *con
 	struct rb_request req = { .hive = hive, .conn = conn, .method = method, .url = url,
 				  .body = st->body.data, .body_len = st->body.len };
 	bool path_found = false;
-	for (const struct rb_route *r = rb_routes; r->method; r++) {
+	for (const struct rb_route *r = hive->server->routes->table; r->method; r++) {
 		const char *params[RB_ROUTE_MAX_PARAMS] = { 0 };
 		if (!route_match(r->pattern, url, store, sizeof(store), params))
 			continue;
@@ -528,7 +528,8 @@ static int open_listener(struct rb_config *cfg, bool *ipv6, struct rb_err *err)
 	return fd;
 }
 
-int rb_server_start(struct rb_hive *hive, struct rb_err *err)
+int rb_server_start(struct rb_hive *hive, const struct rb_server_routes *routes,
+		    struct rb_err *err)
 {
 	bool ipv6 = false;
 	int fd = open_listener(&hive->cfg, &ipv6, err);
@@ -541,6 +542,7 @@ int rb_server_start(struct rb_hive *hive, struct rb_err *err)
 		close(fd);
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
 	}
+	srv->routes = routes;
 	srv->timeout_s = rb_env_uint("RBEE_HTTP_TIMEOUT_S", 1, 86400, HTTP_TIMEOUT_DEFAULT_S);
 	srv->header_timeout_s = rb_env_uint("RBEE_HTTP_HEADER_TIMEOUT_S", 1, 86400,
 					 srv->timeout_s < HTTP_HEADER_TIMEOUT_DEFAULT_S
@@ -572,7 +574,8 @@ void rb_server_stop(struct rb_hive *hive)
 {
 	if (!hive->server)
 		return;
-	rb_route_job_streams_drain(2000);
+	if (hive->server->routes->drain)
+		hive->server->routes->drain(2000);
 	MHD_stop_daemon(hive->server->daemon);
 	free(hive->server);
 	hive->server = NULL;

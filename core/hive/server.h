@@ -3,8 +3,9 @@
  *
  * libmicrohttpd runs one thread per connection, so a route handler may block (an SSE stream
  * waits on its job's condition variable inside the response callback). Every route is a row
- * in routes.c: method, path pattern ('*' matches one segment and is captured in order), whether
- * it needs the bearer token when one is configured, and the handler. Before any route runs,
+ * of the table the server is started with (the hive's is in routes.c): method, path pattern
+ * ('*' matches one segment and is captured in order), whether it needs the bearer token when
+ * one is configured, and the handler. Before any route runs,
  * server.c refuses ambiguous framing, foreign Host and Origin headers, and bodies that are not
  * JSON (see the top of server.c).
  */
@@ -43,14 +44,22 @@ struct rb_route {
 	rb_route_fn handler;
 };
 
-/* The route table (routes.c), terminated by a NULL method. */
-extern const struct rb_route rb_routes[];
+/* What the server serves, handed to it by whoever starts it (the hive's: rb_hive_routes in
+ * routes.h, wired in main.c), so this layer calls no route by name. */
+struct rb_server_routes {
+	const struct rb_route *table; /* terminated by a NULL method */
+	/* Called by rb_server_stop before it closes the connections: wait up to max_ms for the
+	 * streams still sending their last events. May be NULL. */
+	void (*drain)(int max_ms);
+};
 
 /* Start listening on cfg.bind:cfg.port (port 0 = any; the bound port is stored back in
- * cfg.port). */
-int rb_server_start(struct rb_hive *hive, struct rb_err *err);
-/* Stop serving. Job streams still sending their last events get up to 2 s to finish (call
- * rb_jobs_shutdown first, which gives every job its terminal event); other connections close. */
+ * cfg.port), serving `routes` (kept by reference: it must outlive the server). */
+int rb_server_start(struct rb_hive *hive, const struct rb_server_routes *routes,
+		    struct rb_err *err);
+/* Stop serving. Streams still sending their last events get up to 2 s to finish (routes->drain;
+ * for job streams call rb_jobs_shutdown first, which gives every job its terminal event); other
+ * connections close. */
 void rb_server_stop(struct rb_hive *hive);
 
 /* Replies. Each queues a response and returns MHD's result. */

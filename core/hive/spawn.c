@@ -39,6 +39,7 @@
 #include "rb_proc.h"
 #include "rb_procfs.h"
 #include "rb_sha256.h"
+#include "topology.h"
 
 #define LONG_BITS (8 * sizeof(unsigned long))
 #define MAX_NUMA_NODES 1024       /* bits of the set_mempolicy node mask */
@@ -364,40 +365,6 @@ static int make_plan(struct spawn *s, struct rb_err *err)
 
 /* ---- binding, applied between fork and exec ---------------------------------------------- */
 
-int rb_spawn_parse_list(const char *list, unsigned long *mask, size_t nbits, int *max,
-			struct rb_err *err)
-{
-	memset(mask, 0, (nbits + LONG_BITS - 1) / LONG_BITS * sizeof(unsigned long));
-	*max = -1;
-	for (const char *p = list; *p;) {
-		char *end;
-		if (!isdigit((unsigned char)*p))
-			goto bad;
-		unsigned long a = strtoul(p, &end, 10), b = a;
-		p = end;
-		if (*p == '-') {
-			if (!isdigit((unsigned char)p[1]))
-				goto bad;
-			b = strtoul(p + 1, &end, 10);
-			p = end;
-		}
-		if (b < a || b >= nbits)
-			goto bad;
-		for (unsigned long i = a; i <= b; i++)
-			mask[i / LONG_BITS] |= 1ul << (i % LONG_BITS);
-		if ((int)b > *max)
-			*max = (int)b;
-		if (*p == ',')
-			p++;
-		else if (*p)
-			goto bad;
-	}
-	return 0;
-bad:
-	return rb_err_set(err, RB_EINVAL, "invalid CPU or NUMA node list '%s' in the launch plan: "
-			  "expected numbers and ranges like '0-3,8' below %zu", list, nbits);
-}
-
 /* Prepared before fork, read-only in the child. */
 struct binding {
 	cpu_set_t *cpus;          /* NULL: no CPU binding */
@@ -423,7 +390,7 @@ static int binding_prepare(const struct rb_plan *plan, struct binding *b, struct
 		unsigned long *m = calloc(MAX_CPUS / LONG_BITS, sizeof(unsigned long));
 		if (!m)
 			return rb_err_set(err, RB_EINTERNAL, "out of memory");
-		int rc = rb_spawn_parse_list(plan->cpuset, m, MAX_CPUS, &max, err);
+		int rc = rb_topology_parse_list(plan->cpuset, m, MAX_CPUS, &max, err);
 		if (!rc && max >= 0) {
 			b->cpus = CPU_ALLOC((size_t)max + 1);
 			b->cpus_size = CPU_ALLOC_SIZE((size_t)max + 1);
@@ -439,7 +406,7 @@ static int binding_prepare(const struct rb_plan *plan, struct binding *b, struct
 			return rc;
 	}
 	if (plan->nodeset[0]) {
-		int rc = rb_spawn_parse_list(plan->nodeset, b->nodes, MAX_NUMA_NODES, &max, err);
+		int rc = rb_topology_parse_list(plan->nodeset, b->nodes, MAX_NUMA_NODES, &max, err);
 		if (rc) {
 			binding_release(b);
 			return rc;

@@ -56,12 +56,6 @@ int rb_spawn_worker(struct rb_hive *hive, struct rb_job *job, const struct rb_sp
 /* Memory a model of `size` bytes needs on a device: size plus the margin. */
 uint64_t rb_spawn_needed_bytes(uint64_t size);
 
-/* Parse an hwloc list string ("0-3,8,10-11") into a bit mask of `nbits` bits (bit i of
- * mask[i / bits-per-long]). RB_EINVAL naming the list when it is malformed or names a bit
- * beyond nbits. *max receives the highest bit set (-1 for an empty list). */
-int rb_spawn_parse_list(const char *list, unsigned long *mask, size_t nbits, int *max,
-			struct rb_err *err);
-
 /* Whether TCP `port` can be bound on the wildcard IPv4 and IPv6 addresses right now, as a
  * server setting SO_REUSEADDR would bind it: nobody listens there. Probing the wildcard
  * address also catches a listener on 127.0.0.1 alone. */

@@ -7,6 +7,7 @@
 . "$RBEE_SRC/tests/lib.sh"
 . "$RBEE_SRC/tests/install/install_lib.sh"
 export RBEE_ENABLE_TEST_OPS=1
+HIVE_BIN="$BIN/rbee-hive-test" # test_sleep: only in the tests' build of the hive
 RBEE="$BIN/rbee"
 CLIENT="$RBEE_TEST_BIN/rbee-test-job-client"
 

@@ -6,6 +6,7 @@
 . "$RBEE_SRC/tests/lib.sh"
 
 export RBEE_HTTP_TIMEOUT_S=2 RBEE_ENABLE_TEST_OPS=1
+HIVE_BIN="$BIN/rbee-hive-test" # test_sleep: only in the tests' build of the hive
 start_hive --max-jobs 1
 
 # raw PYTHON_SNIPPET: run a snippet with `port` and `conn()` defined; it prints one line.

@@ -10,6 +10,7 @@ desc='done? [DONE] failed? [ERROR] boom [CANCELLED]'
 jq --arg d "$desc" '.description = $d' "$RBEE_SRC/tests/catalog/fixtures/catalog/workers/test-worker-a.json" \
 	>"$T/cat/workers/test-worker-a.json"
 export RBEE_ENABLE_TEST_OPS=1
+HIVE_BIN="$BIN/rbee-hive-test" # test_sleep: only in the tests' build of the hive
 start_hive --catalog "$T/cat"
 
 out=$(run_job '{"operation":"worker_catalog_get","worker_id":"test-worker-a"}')

@@ -3,6 +3,7 @@
 # shutdown cancels what runs.
 . "$RBEE_SRC/tests/lib.sh"
 export RBEE_ENABLE_TEST_OPS=1
+HIVE_BIN="$BIN/rbee-hive-test" # test_sleep: only in the tests' build of the hive
 start_hive --max-jobs 1
 
 # follow ID NAME: stream a job into $T/NAME.sse in the background; sets FOLLOW_PID.

@@ -3,6 +3,7 @@
 # Last-Event-ID after a dropped connection, and the bearer token.
 . "$RBEE_SRC/tests/lib.sh"
 export RBEE_ENABLE_TEST_OPS=1
+HIVE_BIN="$BIN/rbee-hive-test" # test_sleep: only in the tests' build of the hive
 start_hive
 CLIENT="$RBEE_TEST_BIN/rbee-test-job-client"
 

@@ -2,6 +2,7 @@
 # clients, Last-Event-ID resume, the job list, and 404/409 answers.
 . "$RBEE_SRC/tests/lib.sh"
 export RBEE_ENABLE_TEST_OPS=1
+HIVE_BIN="$BIN/rbee-hive-test" # test_sleep: only in the tests' build of the hive
 start_hive
 
 # events TEXT: the stream without comments (keep-alives, the opening one) and blank lines.

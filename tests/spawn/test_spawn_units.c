@@ -17,6 +17,7 @@
 
 #include "rb_procfs.h"
 #include "spawn.h"
+#include "topology.h"
 
 #define LB (8 * sizeof(unsigned long))
 
@@ -31,11 +32,11 @@ static void list_with_ranges_and_singles_sets_exactly_those_bits(void **state)
 	unsigned long m[4];
 	int max;
 	struct rb_err err = RB_ERR_INIT;
-	assert_int_equal(rb_spawn_parse_list("0-3,8,70-71", m, 128, &max, &err), 0);
+	assert_int_equal(rb_topology_parse_list("0-3,8,70-71", m, 128, &max, &err), 0);
 	assert_int_equal(max, 71);
 	for (unsigned i = 0; i < 128; i++)
 		assert_int_equal(bit(m, i), i <= 3 || i == 8 || i == 70 || i == 71);
-	assert_int_equal(rb_spawn_parse_list("", m, 128, &max, &err), 0);
+	assert_int_equal(rb_topology_parse_list("", m, 128, &max, &err), 0);
 	assert_int_equal(max, -1);
 }
 
@@ -48,7 +49,7 @@ static void malformed_or_out_of_range_lists_are_refused_naming_the_list(void **s
 	int max;
 	for (size_t i = 0; bad[i]; i++) {
 		struct rb_err err = RB_ERR_INIT;
-		assert_int_equal(rb_spawn_parse_list(bad[i], m, 128, &max, &err), -RB_EINVAL);
+		assert_int_equal(rb_topology_parse_list(bad[i], m, 128, &max, &err), -RB_EINVAL);
 		assert_non_null(strstr(err.msg, bad[i]));
 	}
 }
