@@ -23,7 +23,10 @@ if [ "${1:-}" = real ]; then
 	# the real-worker stage: npm fetches llama.cpp's source (scripts/offline-sources.sh);
 	# llama.cpp's gguf-py needs numpy and yaml to write the test model; the build needs g++
 	# (build-essential) and cmake, already above
-	packages+=(npm python3-numpy python3-yaml)
+	packages+=(python3-numpy python3-yaml)
+	# npm: any will do. Where Node.js comes from elsewhere (NodeSource's nodejs ships npm), Debian's
+	# npm package would fight it, so it is only installed when there is no npm at all.
+	command -v npm >/dev/null || packages+=(npm)
 fi
 if [ "${1:-}" = bench ]; then
 	packages+=(hwloc wrk bc) # lstopo, the HTTP load generator, arithmetic in the scripts

@@ -40,9 +40,14 @@ dir=$(cd "$dir" && pwd)
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
+# Node.js trusts its own CA list unless told otherwise; the system's may hold more (a site's
+# TLS-inspecting proxy, say), so add it.
+if [ -z "${NODE_EXTRA_CA_CERTS:-}" ] && [ -r /etc/ssl/certs/ca-certificates.crt ]; then
+	export NODE_EXTRA_CA_CERTS=/etc/ssl/certs/ca-certificates.crt
+fi
 echo "offline-sources: fetching $package with npm pack"
-(cd "$tmp" && npm pack --silent "$package" >npm.out 2>npm.err) ||
-	die "npm pack $package failed: $(tail -3 "$tmp/npm.err")"
+(cd "$tmp" && npm pack --loglevel=error "$package" >npm.out 2>npm.err) ||
+	die "npm pack $package failed: $(grep -v '^npm ERR! *$' "$tmp/npm.err" | head -5)"
 tgz="$tmp/$(tail -1 "$tmp/npm.out")"
 [ -f "$tgz" ] || die "npm pack did not produce the package it named ('$(tail -1 "$tmp/npm.out")')"
 tar -xzf "$tgz" -C "$tmp" package/llama/gitRelease.bundle package/llama/binariesGithubRelease.json ||

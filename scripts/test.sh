@@ -34,6 +34,9 @@ if [ "${RBEE_TEST_FUZZ:-$([ ${#ctest_args[@]} -eq 0 ] && echo 1 || echo 0)}" != 
 fi
 if [ "${RBEE_TEST_REAL:-$([ ${#ctest_args[@]} -eq 0 ] && echo 1 || echo 0)}" != 0 ]; then
 	# Set-up, with the npm registry: the mirror, kept in the build tree between runs.
-	[ -f build/mirror/.complete ] || { scripts/offline-sources.sh build/mirror && touch build/mirror/.complete; }
+	if [ ! -f build/mirror/.complete ]; then
+		scripts/offline-sources.sh build/mirror
+		touch build/mirror/.complete
+	fi
 	RBEE_TEST_MIRROR=$PWD/build/mirror ctest --test-dir build --output-on-failure -L real
 fi
