@@ -18,6 +18,7 @@
 #include <dlfcn.h>
 #include <hwloc.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
@@ -231,7 +232,9 @@ struct json_object *rb_backend_info_json(const struct rb_backend_info *info)
 	rb_json_add_str(o, "name", info->name);
 	rb_json_add_str(o, "version", info->version[0] ? info->version : NULL);
 	rb_json_add_str(o, "description", info->description[0] ? info->description : NULL);
-	rb_json_add_str(o, "path", info->path);
+	char path[sizeof(info->path)];
+	rb_host_clean_str(path, sizeof(path), info->path);
+	rb_json_add_str(o, "path", path);
 	rb_json_add_str(o, "state", state_name(info->state));
 	rb_json_add_str(o, "reason", info->reason);
 	rb_json_add_int(o, "score", info->score);
@@ -244,32 +247,62 @@ struct json_object *rb_backend_info_json(const struct rb_backend_info *info)
 
 /* ---- the probe child -------------------------------------------------------------------- */
 
+/* The probe child's protocol goes to a copy of the stdout it was started with; fd 1 itself is
+ * pointed at stderr before the plugin is loaded, so whatever a plugin (or a library it loads)
+ * prints lands in the hive's log under the plugin's name instead of breaking the protocol. */
+static FILE *protocol_channel(void)
+{
+	int fd = fcntl(STDOUT_FILENO, F_DUPFD_CLOEXEC, 3);
+	if (fd < 0)
+		return stdout;
+	FILE *f = fdopen(fd, "w");
+	if (!f) {
+		close(fd);
+		return stdout;
+	}
+	fflush(stdout);
+	if (dup2(STDERR_FILENO, STDOUT_FILENO) < 0) {
+		fclose(f);
+		return stdout;
+	}
+	return f;
+}
+
+static void emit(FILE *proto, struct json_object *o)
+{
+	fprintf(proto, "%s\n", rb_json_compact(o));
+	fflush(proto);
+}
+
 int rb_backends_probe_main(const char *path)
 {
 	rb_log_init("rbee-hive probe", RB_LOG_WARN);
+	FILE *proto = protocol_channel();
 	struct rb_err err = RB_ERR_INIT;
 	char name[64];
+	char text[RBEE_REASON_MAX];
 	void *dl;
 	const struct rbee_backend *d;
 	struct json_object *o = json_object_new_object();
 	if (rb_backend_open(path, &dl, &d, name, sizeof(name), &err)) {
 		rb_json_add_bool(o, "loaded", false);
 		rb_json_add_str(o, "state", "broken");
-		rb_json_add_str(o, "reason", err.msg);
-		puts(rb_json_compact(o));
+		rb_host_clean_str(text, sizeof(text), err.msg);
+		rb_json_add_str(o, "reason", text);
+		emit(proto, o);
 		json_object_put(o);
 		return 0;
 	}
 	/* The constructors ran and the descriptor is sound: from here a crash is the probe's. */
-	puts(PROBE_LOADED_MARK);
-	fflush(stdout);
+	fprintf(proto, "%s\n", PROBE_LOADED_MARK);
+	fflush(proto);
 	rb_json_add_bool(o, "loaded", true);
 	struct rb_hive hive;
 	memset(&hive, 0, sizeof(hive));
 	hive.topology = rb_topology_load(&err);
 	if (!hive.topology)
 		rb_warn("%s", err.msg);
-	struct rbee_call call = { .hive = &hive, .plugin_name = name };
+	struct rbee_call call = { .hive = &hive, .plugin_name = name, .relay = proto };
 	struct rbee_host host;
 	rb_host_init(&host, &call);
 	struct rbee_probe_result pr;
@@ -284,25 +317,32 @@ int rb_backends_probe_main(const char *path)
 		}
 	}
 	pr.reason[sizeof(pr.reason) - 1] = '\0';
-	if (pr.state == RBEE_PROBE_AVAILABLE && d->enumerate && d->enumerate(&host) != RBEE_OK) {
-		pr.state = RBEE_PROBE_BROKEN;
-		snprintf(pr.reason, sizeof(pr.reason), "device enumeration failed: %s",
-			 call.err.msg[0] ? call.err.msg : "no reason given");
+	if (pr.state == RBEE_PROBE_AVAILABLE && d->enumerate) {
+		int rc = d->enumerate(&host);
+		if (rc != RBEE_OK || call.device_refused) {
+			/* A refused device (a duplicate id or index...) refuses the whole list: which of
+			 * two "GPU-0" a spawn means cannot be guessed. */
+			pr.state = RBEE_PROBE_BROKEN;
+			snprintf(pr.reason, sizeof(pr.reason), "device enumeration failed: %s",
+				 call.err.msg[0] ? call.err.msg : "no reason given");
+		}
 	}
 	if (pr.state > RBEE_PROBE_BROKEN)
 		pr.state = RBEE_PROBE_BROKEN;
 	rb_json_add_str(o, "name", name);
-	rb_json_add_str(o, "version", d->version);
-	rb_json_add_str(o, "description", d->description);
+	rb_host_clean_str(text, sizeof(text), d->version);
+	rb_json_add_str(o, "version", d->version ? text : NULL);
+	rb_host_clean_str(text, sizeof(text), d->description);
+	rb_json_add_str(o, "description", d->description ? text : NULL);
 	rb_json_add_str(o, "state", state_name((enum rb_backend_state)pr.state));
+	rb_host_clean_str(pr.reason, sizeof(pr.reason), pr.reason);
 	rb_json_add_str(o, "reason", pr.reason);
 	rb_json_add_int(o, "score", pr.score);
 	struct json_object *devs = json_object_new_array();
 	for (size_t i = 0; pr.state == RBEE_PROBE_AVAILABLE && i < call.ndevices; i++)
 		json_object_array_add(devs, rb_device_json(name, &call.devices[i]));
 	json_object_object_add(o, "devices", devs);
-	puts(rb_json_compact(o));
-	fflush(stdout);
+	emit(proto, o);
 	json_object_put(o);
 	rb_call_release(&call);
 	rb_topology_free(hive.topology);
@@ -316,6 +356,7 @@ int rb_backends_probe_main(const char *path)
 #define PROBE_OUT_MAX (4u << 20)
 
 struct probe_run {
+	const char *name; /* the plugin's (lives in the registry) */
 	struct rb_proc proc;
 	bool started;
 	bool loaded;     /* the child said it loaded and checked the plugin */
@@ -328,12 +369,27 @@ struct probe_run {
 static void probe_line(void *arg, const char *line, size_t len, bool is_err)
 {
 	struct probe_run *r = arg;
+	struct rb_buf clean = RB_BUF_INIT;
 	if (is_err) {
-		rb_debug("probe: %.*s", (int)len, line);
+		/* The child's own log lines, and whatever the plugin printed on stdout or stderr. */
+		rb_utf8_sanitize(line, len, &clean);
+		rb_debug("backend '%s' probe output: %s", r->name, clean.data);
+		rb_buf_release(&clean);
 		return;
 	}
 	if (!r->loaded && len == strlen(PROBE_LOADED_MARK) && !memcmp(line, PROBE_LOADED_MARK, len)) {
 		r->loaded = true;
+		return;
+	}
+	size_t ml = strlen(RB_PROBE_LOG_MARK);
+	if (r->loaded && len > ml + 2 && !memcmp(line, RB_PROBE_LOG_MARK " ", ml + 1) &&
+	    line[ml + 1] >= '0' && line[ml + 1] <= '3') {
+		/* host->log in the probe child, at the plugin's level and under its name. */
+		enum rb_log_level level = (enum rb_log_level)(line[ml + 1] - '0');
+		size_t skip = ml + 2 + (line[ml + 2] == ' ');
+		rb_utf8_sanitize(line + skip, len - skip, &clean);
+		rb_log(level, "backend '%s' (probe): %s", r->name, clean.data);
+		rb_buf_release(&clean);
 		return;
 	}
 	if (r->too_much || r->out.len + len > PROBE_OUT_MAX || rb_buf_try_add(&r->out, line, len))
@@ -348,7 +404,7 @@ static bool probe_should_stop(void *arg)
 
 /* Apply a probe child's result (or failure) to p->info. Called with the lock held. Returns true
  * when the child loaded the plugin and ended normally: only then may the daemon load it too. */
-static bool apply_probe(struct plugin *p, struct probe_run *r, int rc, int status)
+static bool apply_probe_result(struct plugin *p, struct probe_run *r, int rc, int status)
 {
 	struct rb_backend_info *info = &p->info;
 	p->load_ok = r->loaded;
@@ -390,7 +446,8 @@ static bool apply_probe(struct plugin *p, struct probe_run *r, int rc, int statu
 	struct rb_err err = RB_ERR_INIT;
 	struct json_object *o = rb_json_parse(r->out.data, r->out.len, &err);
 	if (!o || !json_object_is_type(o, json_type_object)) {
-		snprintf(info->reason, sizeof(info->reason), "probe answered garbage: %s", err.msg);
+		snprintf(info->reason, sizeof(info->reason), "probe answered garbage: %s (it sent: '%.80s')",
+			 err.msg, r->out.data);
 		json_object_put(o);
 		return false;
 	}
@@ -424,6 +481,24 @@ static bool apply_probe(struct plugin *p, struct probe_run *r, int rc, int statu
 	return true;
 }
 
+/* Every text of a backend as valid UTF-8, whatever the child sent and wherever a copy cut it
+ * (the path is kept as it is for dlopen; rb_backend_info_json cleans it on the way out). */
+static void clean_info(struct rb_backend_info *info)
+{
+	rb_host_clean_str(info->version, sizeof(info->version), info->version);
+	rb_host_clean_str(info->description, sizeof(info->description), info->description);
+	rb_host_clean_str(info->reason, sizeof(info->reason), info->reason);
+	for (size_t i = 0; i < info->ndevices; i++)
+		rb_device_clean(&info->devices[i]);
+}
+
+static bool apply_probe(struct plugin *p, struct probe_run *r, int rc, int status)
+{
+	bool survived = apply_probe_result(p, r, rc, status);
+	clean_info(&p->info);
+	return survived;
+}
+
 /* Load a plugin into the daemon once a probe child survived loading it. Broken (with the
  * reason) when the daemon's own load fails. */
 static void load_in_daemon(struct rb_backends *b, struct plugin *p)
@@ -441,10 +516,10 @@ static void load_in_daemon(struct rb_backends *b, struct plugin *p)
 	} else {
 		p->dl = dl;
 		p->desc = d;
-		snprintf(p->info.version, sizeof(p->info.version), "%s", d->version ? d->version : "");
-		snprintf(p->info.description, sizeof(p->info.description), "%s",
-			 d->description ? d->description : "");
+		rb_host_clean_str(p->info.version, sizeof(p->info.version), d->version);
+		rb_host_clean_str(p->info.description, sizeof(p->info.description), d->description);
 	}
+	clean_info(&p->info);
 	pthread_mutex_unlock(&b->lock);
 	if (rc)
 		rb_warn("backend '%s' (%s): %s", p->info.name, p->info.path, p->info.reason);
@@ -461,6 +536,7 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 	for (size_t i = 0; i < b->n; i++) {
 		rb_buf_init(&runs[i].out);
 		runs[i].b = b;
+		runs[i].name = b->v[i].info.name;
 		if (b->v[i].blocked || (mask && !mask[i]))
 			continue;
 		const char *argv[] = { b->self_exe, "--probe-plugin", b->v[i].info.path, NULL };
@@ -902,6 +978,7 @@ int rb_backend_build_env(struct rb_hive *hive, const char *backend, struct rb_jo
 	rc = d->build_env ? d->build_env(&host, info.devices, info.ndevices, (struct rbee_env *)env)
 			  : RBEE_OK;
 	rc = call_result(&call, rc, "cannot build here", backend, err);
+	rb_call_release(&call);
 	rb_backend_info_release(&info);
 	return rc;
 }
@@ -922,6 +999,7 @@ int rb_backend_verify(struct rb_hive *hive, const char *backend, struct rb_job *
 				   (struct rbee_report *)report)
 		       : RBEE_OK;
 	rc = call_result(&call, rc, "verification failed", backend, err);
+	rb_call_release(&call);
 	rb_backend_info_release(&info);
 	return rc;
 }
@@ -943,5 +1021,7 @@ int rb_backend_spawn(struct rb_hive *hive, const char *backend, struct rb_job *j
 	} else {
 		rc = rb_plan_default_argv(plan, req, &call.err) ? RBEE_ERR_INVALID : RBEE_OK;
 	}
-	return call_result(&call, rc, "cannot plan the launch", backend, err);
+	rc = call_result(&call, rc, "cannot plan the launch", backend, err);
+	rb_call_release(&call);
+	return rc;
 }

@@ -375,7 +375,55 @@ int rb_plan_finish(struct rb_plan *p, const struct rbee_spawn_request *req, stru
 	return rc;
 }
 
+/* ---- plugin strings ------------------------------------------------------------------ */
+
+void rb_host_clean_str(char *dst, size_t size, const char *src)
+{
+	if (!size)
+		return;
+	struct rb_buf b = RB_BUF_INIT;
+	rb_utf8_sanitize(src ? src : "", src ? strlen(src) : 0, &b);
+	size_t n = b.len;
+	if (n > size - 1) {
+		/* Cut at a character boundary: the text is well-formed, so back off continuation bytes. */
+		n = size - 1;
+		while (n > 0 && ((unsigned char)b.data[n] & 0xC0) == 0x80)
+			n--;
+	}
+	memmove(dst, b.data, n);
+	dst[n] = '\0';
+	rb_buf_release(&b);
+}
+
 /* ---- the host table -------------------------------------------------------------------- */
+
+/* The call the services taking a handle (env, report, plan) belong to: set by rb_host_init on
+ * the thread that then calls the plugin, cleared by rb_call_release. */
+static _Thread_local struct rbee_call *current_call;
+
+static int host_fail(struct rbee_call *call, int status, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+/* A host service refuses what the plugin asked. The message becomes the call's error (the plugin
+ * reads it with host->last_error; the hive reports it when the operation then fails) and is
+ * logged with the plugin's and the service's names. */
+static int refuse(struct rbee_call *call, const char *service, int status, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+static int refuse(struct rbee_call *call, const char *service, int status, const char *fmt, ...)
+{
+	char msg[512];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (call)
+		host_fail(call, status, "host service %s refused: %s", service, msg);
+	char clean[sizeof(msg)];
+	rb_host_clean_str(clean, sizeof(clean), msg);
+	rb_warn("backend %s: host service %s refused: %s",
+		call && call->plugin_name ? call->plugin_name : "?", service, clean);
+	return status;
+}
 
 static void host_log(struct rbee_call *call, enum rbee_log_level level, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
@@ -386,6 +434,18 @@ static void host_log(struct rbee_call *call, enum rbee_log_level level, const ch
 	va_start(ap, fmt);
 	vsnprintf(line, sizeof(line), fmt, ap);
 	va_end(ap);
+	rb_host_clean_str(line, sizeof(line), line);
+	if ((int)level < RBEE_LOG_DEBUG || level > RBEE_LOG_ERROR)
+		level = RBEE_LOG_WARN;
+	if (call->relay) {
+		/* The probe child: the daemon logs it under the plugin's name (one line). */
+		for (char *c = line; *c; c++)
+			if (*c == '\n' || *c == '\r')
+				*c = ' ';
+		fprintf(call->relay, "%s %d %s\n", RB_PROBE_LOG_MARK, (int)level, line);
+		fflush(call->relay);
+		return;
+	}
 	if (call->job && level >= RBEE_LOG_INFO)
 		rb_job_say(call->job, "%s: %s", call->plugin_name ? call->plugin_name : "backend", line);
 	else
@@ -394,13 +454,14 @@ static void host_log(struct rbee_call *call, enum rbee_log_level level, const ch
 }
 
 static int host_fail(struct rbee_call *call, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-static int host_fail(struct rbee_call *call, int status, const char *fmt, ...)
 {
+	if (!call)
+		return status;
 	va_list ap;
 	va_start(ap, fmt);
 	vsnprintf(call->err.msg, sizeof(call->err.msg), fmt, ap);
 	va_end(ap);
+	rb_host_clean_str(call->err.msg, sizeof(call->err.msg), call->err.msg);
 	switch (status) {
 	case RBEE_ERR_INVALID: call->err.code = RB_EINVAL; break;
 	case RBEE_ERR_NOT_FOUND: call->err.code = RB_ENOTFOUND; break;
@@ -413,72 +474,153 @@ static int host_fail(struct rbee_call *call, int status, const char *fmt, ...)
 
 static void *host_topology(struct rbee_call *call)
 {
-	return call->hive ? call->hive->topology : NULL;
+	void *t = call->hive ? call->hive->topology : NULL;
+	if (!t)
+		host_fail(call, RBEE_ERR_UNAVAILABLE,
+			  "host service topology: hwloc could not load this node's topology (see the "
+			  "hive's log)");
+	return t;
 }
 
 static const char *host_path(struct rbee_call *call, const char *which)
 {
 	struct rb_hive *h = call->hive;
-	if (!h || !which)
+	const char *p = NULL;
+	if (!which) {
+		host_fail(call, RBEE_ERR_INVALID, "host service path: no name given");
 		return NULL;
+	}
 	if (!strcmp(which, "home"))
-		return h->paths.home;
-	if (!strcmp(which, "workers"))
-		return h->paths.workers;
-	if (!strcmp(which, "models"))
-		return h->paths.models;
-	if (!strcmp(which, "logs"))
-		return h->paths.logs;
-	if (!strcmp(which, "plugins"))
-		return h->cfg.plugin_dir;
-	return NULL;
+		p = h ? h->paths.home : NULL;
+	else if (!strcmp(which, "workers"))
+		p = h ? h->paths.workers : NULL;
+	else if (!strcmp(which, "models"))
+		p = h ? h->paths.models : NULL;
+	else if (!strcmp(which, "logs"))
+		p = h ? h->paths.logs : NULL;
+	else if (!strcmp(which, "plugins"))
+		p = h ? h->cfg.plugin_dir : NULL;
+	else {
+		host_fail(call, RBEE_ERR_INVALID, "host service path: unknown name '%.64s' (known: home "
+			  "workers models logs plugins)", which);
+		return NULL;
+	}
+	if (!p || !*p) {
+		host_fail(call, RBEE_ERR_NOT_FOUND, "host service path: '%s' is not known here", which);
+		return NULL;
+	}
+	return p;
 }
 
 static const char *host_getenv(struct rbee_call *call, const char *name)
 {
-	(void)call;
-	return rb_secret_env_name(name) ? NULL : getenv(name);
+	if (!name) {
+		host_fail(call, RBEE_ERR_INVALID, "host service getenv: no name given");
+		return NULL;
+	}
+	if (rb_secret_env_name(name)) {
+		/* Not an error for the plugin to ask; last_error says why it got nothing. */
+		host_fail(call, RBEE_ERR_UNAVAILABLE, "host service getenv: '%.64s' is withheld from "
+			  "plugins (the hive's secret policy)", name);
+		return NULL;
+	}
+	return getenv(name);
 }
 
 static int host_device_add(struct rbee_call *call, const struct rbee_device *d)
 {
-	if (!d || d->struct_size < offsetof(struct rbee_device, pus) + sizeof(d->pus))
-		return host_fail(call, RBEE_ERR_INVALID, "device record too small (struct_size %u)",
-				 d ? d->struct_size : 0);
+	int rc;
+	if (!d || d->struct_size < offsetof(struct rbee_device, pus) + sizeof(d->pus)) {
+		rc = refuse(call, "device_add", RBEE_ERR_INVALID,
+			    "device record too small (struct_size %u, an ABI 1.0 device has %zu bytes)",
+			    d ? d->struct_size : 0, offsetof(struct rbee_device, pus) + sizeof(d->pus));
+		call->device_refused = true;
+		return rc;
+	}
+	struct rbee_device dev;
+	memset(&dev, 0, sizeof(dev));
+	size_t n = d->struct_size < sizeof(dev) ? d->struct_size : sizeof(dev);
+	memcpy(&dev, d, n);
+	dev.struct_size = sizeof(dev);
+	/* Never trust a plugin to terminate its strings, nor to write UTF-8. */
+	dev.id[sizeof(dev.id) - 1] = dev.name[sizeof(dev.name) - 1] = '\0';
+	dev.device_type[sizeof(dev.device_type) - 1] = dev.uuid[sizeof(dev.uuid) - 1] = '\0';
+	dev.pci_bus_id[sizeof(dev.pci_bus_id) - 1] = '\0';
+	dev.driver_version[sizeof(dev.driver_version) - 1] = '\0';
+	dev.cpuset[sizeof(dev.cpuset) - 1] = dev.nodeset[sizeof(dev.nodeset) - 1] = '\0';
+	rb_device_clean(&dev);
+	/* Ids and indexes select devices ("--device N", the API's id): two of a kind would make
+	 * the choice ambiguous, so the whole list is refused (rb_backends_probe_main). */
+	const char *dup = NULL;
+	for (size_t i = 0; i < call->ndevices && !dup; i++) {
+		if (!strcmp(call->devices[i].id, dev.id))
+			dup = "id";
+		else if (call->devices[i].index == dev.index)
+			dup = "index";
+	}
+	if (!dev.id[0] || dup) {
+		call->device_refused = true;
+		if (!dev.id[0])
+			return refuse(call, "device_add", RBEE_ERR_INVALID,
+				      "device %u has an empty id", dev.index);
+		if (!strcmp(dup, "id"))
+			return refuse(call, "device_add", RBEE_ERR_INVALID,
+				      "duplicate device id: '%s' was already reported (now with index %u)",
+				      dev.id, dev.index);
+		return refuse(call, "device_add", RBEE_ERR_INVALID,
+			      "duplicate device index: %u was already reported (now with id '%s')",
+			      dev.index, dev.id);
+	}
 	if (call->ndevices == call->cap) {
 		size_t cap = call->cap ? call->cap * 2 : 8;
 		struct rbee_device *v = realloc(call->devices, cap * sizeof(*v));
-		if (!v)
-			return RBEE_ERR_NOMEM;
+		if (!v) {
+			call->device_refused = true;
+			return refuse(call, "device_add", RBEE_ERR_NOMEM, "out of memory");
+		}
 		call->devices = v;
 		call->cap = cap;
 	}
-	struct rbee_device *dst = &call->devices[call->ndevices++];
-	memset(dst, 0, sizeof(*dst));
-	size_t n = d->struct_size < sizeof(*dst) ? d->struct_size : sizeof(*dst);
-	memcpy(dst, d, n);
-	dst->struct_size = sizeof(*dst);
-	/* Never trust a plugin to terminate its strings. */
-	dst->id[sizeof(dst->id) - 1] = dst->name[sizeof(dst->name) - 1] = '\0';
-	dst->device_type[sizeof(dst->device_type) - 1] = dst->uuid[sizeof(dst->uuid) - 1] = '\0';
-	dst->pci_bus_id[sizeof(dst->pci_bus_id) - 1] = '\0';
-	dst->driver_version[sizeof(dst->driver_version) - 1] = '\0';
-	dst->cpuset[sizeof(dst->cpuset) - 1] = dst->nodeset[sizeof(dst->nodeset) - 1] = '\0';
+	call->devices[call->ndevices++] = dev;
 	return RBEE_OK;
+}
+
+void rb_device_clean(struct rbee_device *d)
+{
+	rb_host_clean_str(d->id, sizeof(d->id), d->id);
+	rb_host_clean_str(d->name, sizeof(d->name), d->name);
+	rb_host_clean_str(d->device_type, sizeof(d->device_type), d->device_type);
+	rb_host_clean_str(d->uuid, sizeof(d->uuid), d->uuid);
+	rb_host_clean_str(d->pci_bus_id, sizeof(d->pci_bus_id), d->pci_bus_id);
+	rb_host_clean_str(d->driver_version, sizeof(d->driver_version), d->driver_version);
+	rb_host_clean_str(d->cpuset, sizeof(d->cpuset), d->cpuset);
+	rb_host_clean_str(d->nodeset, sizeof(d->nodeset), d->nodeset);
 }
 
 static int host_env_set(struct rbee_env *env, const char *name, const char *value)
 {
+	struct rbee_call *call = current_call;
 	if (!env || !name)
-		return RBEE_ERR_INVALID;
-	return rb_env_set((struct rb_env *)env, name, value) ? RBEE_ERR_INVALID : RBEE_OK;
+		return refuse(call, "env_set", RBEE_ERR_INVALID, "%s is NULL",
+			      !env ? "the environment handle" : "the variable name");
+	int rc = rb_env_set((struct rb_env *)env, name, value);
+	if (rc == -RB_EINVAL)
+		return refuse(call, "env_set", RBEE_ERR_INVALID,
+			      "variable name '%.64s' is empty or contains '='", name);
+	if (rc)
+		return refuse(call, "env_set", RBEE_ERR_NOMEM, "out of memory setting '%.64s'", name);
+	return RBEE_OK;
 }
 
 static int host_report_check(struct rbee_report *report, const char *check, int ok, const char *detail)
 {
 	if (!report || !check)
-		return RBEE_ERR_INVALID;
-	rb_report_add((struct rb_report *)report, check, ok != 0, "%s", detail ? detail : "");
+		return refuse(current_call, "report_check", RBEE_ERR_INVALID, "%s is NULL",
+			      !report ? "the report handle" : "the check name");
+	char c[256], dt[1024];
+	rb_host_clean_str(c, sizeof(c), check);
+	rb_host_clean_str(dt, sizeof(dt), detail ? detail : "");
+	rb_report_add((struct rb_report *)report, c, ok != 0, "%s", dt);
 	return RBEE_OK;
 }
 
@@ -486,32 +628,50 @@ static int host_plan_default_argv(struct rbee_plan *plan, const struct rbee_spaw
 {
 	struct rb_err err = RB_ERR_INIT;
 	if (!plan || !req)
-		return RBEE_ERR_INVALID;
-	if (rb_plan_default_argv((struct rb_plan *)plan, req, &err)) {
-		rb_warn("launch plan: %s", err.msg);
-		return RBEE_ERR_INVALID;
-	}
+		return refuse(current_call, "plan_default_argv", RBEE_ERR_INVALID, "%s is NULL",
+			      !plan ? "the plan handle" : "the spawn request");
+	if (rb_plan_default_argv((struct rb_plan *)plan, req, &err))
+		return refuse(current_call, "plan_default_argv",
+			      err.code == RB_EINTERNAL ? RBEE_ERR_NOMEM : RBEE_ERR_INVALID, "%s", err.msg);
 	return RBEE_OK;
 }
 
 static int host_plan_arg(struct rbee_plan *plan, const char *arg)
 {
 	if (!plan || !arg)
-		return RBEE_ERR_INVALID;
-	return rb_plan_add_arg((struct rb_plan *)plan, arg) ? RBEE_ERR_NOMEM : RBEE_OK;
+		return refuse(current_call, "plan_arg", RBEE_ERR_INVALID, "%s is NULL",
+			      !plan ? "the plan handle" : "the argument");
+	if (rb_plan_add_arg((struct rb_plan *)plan, arg))
+		return refuse(current_call, "plan_arg", RBEE_ERR_NOMEM, "out of memory");
+	return RBEE_OK;
 }
 
 static int host_plan_env(struct rbee_plan *plan, const char *name, const char *value)
 {
 	if (!plan || !name)
-		return RBEE_ERR_INVALID;
-	return rb_env_set(&((struct rb_plan *)plan)->env, name, value) ? RBEE_ERR_INVALID : RBEE_OK;
+		return refuse(current_call, "plan_env", RBEE_ERR_INVALID, "%s is NULL",
+			      !plan ? "the plan handle" : "the variable name");
+	int rc = rb_env_set(&((struct rb_plan *)plan)->env, name, value);
+	if (rc == -RB_EINVAL)
+		return refuse(current_call, "plan_env", RBEE_ERR_INVALID,
+			      "variable name '%.64s' is empty or contains '='", name);
+	if (rc)
+		return refuse(current_call, "plan_env", RBEE_ERR_NOMEM, "out of memory setting '%.64s'",
+			      name);
+	return RBEE_OK;
 }
 
-static int copy_list(char *dst, size_t len, const char *src)
+static int copy_list(const char *service, char *dst, size_t len, const char *src)
 {
-	if (!src || strlen(src) >= len || strspn(src, "0123456789,-") != strlen(src))
-		return RBEE_ERR_INVALID;
+	if (!src)
+		return refuse(current_call, service, RBEE_ERR_INVALID, "the list is NULL");
+	if (strlen(src) >= len)
+		return refuse(current_call, service, RBEE_ERR_INVALID,
+			      "list of %zu characters is longer than the %zu allowed", strlen(src), len - 1);
+	if (strspn(src, "0123456789,-") != strlen(src))
+		return refuse(current_call, service, RBEE_ERR_INVALID,
+			      "'%.64s' is not an hwloc list string (digits, ',' and '-' only: \"0-7,16\")",
+			      src);
 	strcpy(dst, src);
 	return RBEE_OK;
 }
@@ -519,18 +679,25 @@ static int copy_list(char *dst, size_t len, const char *src)
 static int host_plan_bind_cpus(struct rbee_plan *plan, const char *list)
 {
 	struct rb_plan *p = (struct rb_plan *)plan;
-	return p ? copy_list(p->cpuset, sizeof(p->cpuset), list) : RBEE_ERR_INVALID;
+	return p ? copy_list("plan_bind_cpus", p->cpuset, sizeof(p->cpuset), list)
+		 : refuse(current_call, "plan_bind_cpus", RBEE_ERR_INVALID, "the plan handle is NULL");
 }
 
 static int host_plan_bind_memory(struct rbee_plan *plan, const char *list)
 {
 	struct rb_plan *p = (struct rb_plan *)plan;
-	return p ? copy_list(p->nodeset, sizeof(p->nodeset), list) : RBEE_ERR_INVALID;
+	return p ? copy_list("plan_bind_memory", p->nodeset, sizeof(p->nodeset), list)
+		 : refuse(current_call, "plan_bind_memory", RBEE_ERR_INVALID, "the plan handle is NULL");
 }
 
 static int host_run(struct rbee_call *call, const char *const argv[], int timeout_ms, char *out,
 		    size_t outlen, int *status)
 {
+	if (!argv || !argv[0] || !argv[0][0] || (outlen && !out))
+		return host_fail(call, RBEE_ERR_INVALID, "host service run: %s",
+				 !argv || !argv[0] ? "argv is NULL or empty"
+				 : !argv[0][0]   ? "argv[0] is an empty string"
+						 : "out is NULL but outlen is not 0");
 	struct rb_buf b = RB_BUF_INIT;
 	struct rb_err err = RB_ERR_INIT;
 	int st = 0;
@@ -548,11 +715,17 @@ static int host_run(struct rbee_call *call, const char *const argv[], int timeou
 	if (status)
 		*status = st;
 	if (rc) {
-		snprintf(call->err.msg, sizeof(call->err.msg), "%s", err.msg);
+		snprintf(call->err.msg, sizeof(call->err.msg), "host service run: %s", err.msg);
+		rb_host_clean_str(call->err.msg, sizeof(call->err.msg), call->err.msg);
 		call->err.code = err.code;
 		return rc == -RB_ENOTFOUND ? RBEE_ERR_NOT_FOUND : RBEE_ERR_FAILED;
 	}
 	return RBEE_OK;
+}
+
+static const char *host_last_error(struct rbee_call *call)
+{
+	return call ? call->err.msg : "";
 }
 
 void rb_host_init(struct rbee_host *host, struct rbee_call *call)
@@ -575,10 +748,14 @@ void rb_host_init(struct rbee_host *host, struct rbee_call *call)
 	host->plan_bind_cpus = host_plan_bind_cpus;
 	host->plan_bind_memory = host_plan_bind_memory;
 	host->run = host_run;
+	host->last_error = host_last_error;
+	current_call = call;
 }
 
 void rb_call_release(struct rbee_call *call)
 {
+	if (current_call == call)
+		current_call = NULL;
 	free(call->devices);
 	call->devices = NULL;
 	call->ndevices = call->cap = 0;

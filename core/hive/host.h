@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <json-c/json.h>
 #include <rbee/backend.h>
@@ -87,9 +88,22 @@ struct rbee_call {
 	/* enumerate: collected devices. */
 	struct rbee_device *devices;
 	size_t ndevices, cap;
+	bool device_refused;    /* device_add refused one (duplicate, empty id...): see call.err */
 	const char *plugin_name;
+	/* The probe child: host->log lines go here as RB_PROBE_LOG_MARK lines for the daemon. */
+	FILE *relay;
 };
+/* "rbee-probe: log LEVEL TEXT": a plugin's log line relayed by the probe child. */
+#define RB_PROBE_LOG_MARK "rbee-probe: log"
+/* Build the host table for one call; the call is the thread's current one (the services taking
+ * an env, report or plan handle report refusals into it) until rb_call_release. */
 void rb_host_init(struct rbee_host *host, struct rbee_call *call);
 void rb_call_release(struct rbee_call *call);
+
+/* Copy a plugin string into dst[size] (dst may be src) as well-formed UTF-8: ill-formed
+ * sequences become U+FFFD, and a cut never splits a character. */
+void rb_host_clean_str(char *dst, size_t size, const char *src);
+/* Terminate and clean every string of a device record in place. */
+void rb_device_clean(struct rbee_device *d);
 
 #endif

@@ -208,6 +208,23 @@ static int check_fit(struct spawn *s, struct rb_err *err)
 			   "fits", d->id);
 		return 0;
 	}
+	if (!d->memory_free) {
+		/* 0 is "unknown" in the ABI (struct rbee_device): not "full". Only the total can
+		 * rule the model out. */
+		if (need > d->memory_total)
+			return rb_err_set(err, RB_ECONFLICT,
+					  "model '%s' (%s) does not fit on %s device %u (%s): it needs %s "
+					  "(the model + %d%% + %llu MiB margin) but the device has only %s "
+					  "of %s in all",
+					  s->model.id, human(s->model.size, a, sizeof(a)), s->backend.name,
+					  d->index, d->id, human(need, b, sizeof(b)), RB_SPAWN_FIT_MARGIN_PCT,
+					  RB_SPAWN_FIT_MARGIN_BYTES >> 20,
+					  human(d->memory_total, t, sizeof(t)), what);
+		rb_job_say(s->job, "device %s reports its free %s as unknown; skipping the free-memory "
+			   "check (the model needs %s of its %s in all)", d->id, what,
+			   human(need, b, sizeof(b)), human(d->memory_total, t, sizeof(t)));
+		return 0;
+	}
 	if (need > d->memory_free)
 		return rb_err_set(err, RB_ECONFLICT,
 				  "model '%s' (%s) does not fit on %s device %u (%s): it needs %s "

@@ -43,7 +43,7 @@ extern "C" {
 /** ABI version of this header. The loader refuses a plugin whose major differs. */
 #define RBEE_BACKEND_ABI_MAJOR 1
 /** Minor version: grows when members are appended; older plugins keep loading. */
-#define RBEE_BACKEND_ABI_MINOR 0
+#define RBEE_BACKEND_ABI_MINOR 1
 
 /** Prefix and suffix of the exported descriptor symbol: rbee_backend_<name>_descriptor. */
 #define RBEE_BACKEND_SYMBOL_PREFIX "rbee_backend_"
@@ -191,6 +191,13 @@ struct rbee_host {
 	 *  or a negative status if it could not be started or timed out (the child is killed). */
 	int (*run)(struct rbee_call *call, const char *const argv[], int timeout_ms, char *out,
 		   size_t outlen, int *status);
+
+	/* --- ABI 1.1 --- (check `host->struct_size > offsetof(struct rbee_host, last_error)`) */
+	/** Why the last host service of this call that failed, refused its input or answered NULL
+	 *  for a bad name (`path`) did so, or the last host->fail() message; "" when none did.
+	 *  Valid until the next service call. A refusal is also logged with the plugin's and the
+	 *  service's names, and becomes the operation's error when the plugin then fails. */
+	const char *(*last_error)(struct rbee_call *call);
 };
 
 /**

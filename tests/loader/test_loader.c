@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "backends.h"
+#include "host.h"
 
 static char plugin_dir[4096];
 
@@ -101,6 +102,100 @@ static void test_check_accepts_larger_descriptor_of_newer_minor(void **state)
 	assert_int_equal(rb_backend_check(&d, "future", &err), 0);
 }
 
+/* Every host service that refuses its input says why, in a message the plugin reads with
+ * host->last_error (ABI 1.1), naming the service. */
+static void expect_last_error(const struct rbee_host *host, const char *service, const char *why)
+{
+	const char *msg = host->last_error(host->call);
+	char want[128];
+	snprintf(want, sizeof(want), "host service %s refused: ", service);
+	if (!strstr(msg, want) || !strstr(msg, why))
+		fail_msg("expected '%s' and '%s' in '%s'", want, why, msg);
+}
+
+static void test_host_services_refuse_with_a_reason(void **state)
+{
+	(void)state;
+	struct rbee_call call = { .plugin_name = "unit" };
+	struct rbee_host host;
+	rb_host_init(&host, &call);
+	assert_true(host.struct_size > offsetof(struct rbee_host, last_error));
+	assert_int_equal(host.abi_minor, 1);
+	assert_string_equal(host.last_error(host.call), "");
+
+	struct rb_env env;
+	rb_env_init(&env);
+	assert_int_equal(host.env_set((struct rbee_env *)&env, "A=B", "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "env_set", "'A=B' is empty or contains '='");
+	assert_int_equal(host.env_set((struct rbee_env *)&env, NULL, "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "env_set", "the variable name is NULL");
+	assert_int_equal(host.env_set((struct rbee_env *)&env, "GOOD", "x"), RBEE_OK);
+	rb_env_release(&env);
+
+	struct rb_plan plan;
+	rb_plan_init(&plan);
+	assert_int_equal(host.plan_bind_cpus((struct rbee_plan *)&plan, "0-3;rm"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "plan_bind_cpus", "'0-3;rm' is not an hwloc list string");
+	assert_int_equal(host.plan_bind_memory((struct rbee_plan *)&plan, NULL), RBEE_ERR_INVALID);
+	expect_last_error(&host, "plan_bind_memory", "the list is NULL");
+	assert_int_equal(host.plan_env((struct rbee_plan *)&plan, "", "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "plan_env", "is empty or contains '='");
+	assert_int_equal(host.plan_arg((struct rbee_plan *)&plan, NULL), RBEE_ERR_INVALID);
+	expect_last_error(&host, "plan_arg", "the argument is NULL");
+	assert_int_equal(host.plan_default_argv((struct rbee_plan *)&plan, NULL), RBEE_ERR_INVALID);
+	expect_last_error(&host, "plan_default_argv", "the spawn request is NULL");
+	rb_plan_release(&plan);
+
+	assert_int_equal(host.report_check(NULL, "x", 1, ""), RBEE_ERR_INVALID);
+	expect_last_error(&host, "report_check", "the report handle is NULL");
+
+	struct rbee_device d;
+	memset(&d, 0, sizeof(d));
+	d.struct_size = 8;
+	assert_int_equal(host.device_add(host.call, &d), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_add", "device record too small (struct_size 8");
+	d.struct_size = sizeof(d);
+	assert_int_equal(host.device_add(host.call, &d), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_add", "device 0 has an empty id");
+	snprintf(d.id, sizeof(d.id), "GPU-0");
+	assert_int_equal(host.device_add(host.call, &d), RBEE_OK);
+	snprintf(d.id, sizeof(d.id), "GPU-1");
+	assert_int_equal(host.device_add(host.call, &d), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_add", "duplicate device index: 0 was already reported (now with id 'GPU-1')");
+	assert_int_equal(call.ndevices, 1);
+	assert_true(call.device_refused);
+
+	assert_null(host.path(host.call, "nonsense"));
+	if (!strstr(host.last_error(host.call), "host service path: unknown name 'nonsense'"))
+		fail_msg("path: '%s'", host.last_error(host.call));
+	assert_null(host.getenv(host.call, "HF_TOKEN"));
+	if (!strstr(host.last_error(host.call), "'HF_TOKEN' is withheld from plugins"))
+		fail_msg("getenv: '%s'", host.last_error(host.call));
+	assert_null(host.topology(host.call));
+	if (!strstr(host.last_error(host.call), "host service topology: hwloc could not load"))
+		fail_msg("topology: '%s'", host.last_error(host.call));
+	assert_int_equal(host.run(host.call, NULL, 1000, NULL, 0, NULL), RBEE_ERR_INVALID);
+	if (!strstr(host.last_error(host.call), "host service run: argv is NULL or empty"))
+		fail_msg("run: '%s'", host.last_error(host.call));
+	rb_call_release(&call);
+}
+
+/* Plugin text enters the hive as well-formed UTF-8, cut only between characters. */
+static void test_plugin_strings_are_cleaned(void **state)
+{
+	(void)state;
+	char out[8];
+	rb_host_clean_str(out, sizeof(out), "a\xff" "b");
+	assert_string_equal(out, "a\xef\xbf\xbd" "b");
+	rb_host_clean_str(out, sizeof(out), "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9"); /* 8 bytes into 7 */
+	assert_string_equal(out, "\xc3\xa9\xc3\xa9\xc3\xa9");
+	rb_host_clean_str(out, sizeof(out), NULL);
+	assert_string_equal(out, "");
+	char in_place[16] = "ok \xe2\x82";
+	rb_host_clean_str(in_place, sizeof(in_place), in_place);
+	assert_string_equal(in_place, "ok \xef\xbf\xbd\xef\xbf\xbd");
+}
+
 int main(void)
 {
 	const char *build = getenv("RBEE_BUILD");
@@ -115,6 +210,8 @@ int main(void)
 		cmocka_unit_test(test_file_name_outside_convention_is_refused),
 		cmocka_unit_test(test_unloadable_file_is_refused),
 		cmocka_unit_test(test_check_accepts_larger_descriptor_of_newer_minor),
+		cmocka_unit_test(test_host_services_refuse_with_a_reason),
+		cmocka_unit_test(test_plugin_strings_are_cleaned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
