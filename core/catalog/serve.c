@@ -236,27 +236,10 @@ static enum MHD_Result reply_entry(struct cat_server *srv, struct MHD_Connection
 	return ret;
 }
 
-static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-				  const char *method, const char *version, const char *upload,
-				  size_t *upload_size, void **state)
+/* Route a request and queue its answer. */
+static enum MHD_Result answer(struct cat_server *srv, struct MHD_Connection *c, const char *url,
+			      const char *method)
 {
-	(void)version;
-	(void)upload;
-	struct cat_server *srv = cls;
-	/* The first call comes with the headers: answer at once (a body, which no route takes,
-	 * is then not read). A body that still arrives is dropped. */
-	if (*state) {
-		*upload_size = 0;
-		return MHD_YES;
-	}
-	*state = srv;
-	char msg[512];
-	unsigned status;
-	const char *why = guard_failure(srv, c, &status, msg, sizeof(msg));
-	if (why)
-		return reply_error(srv, c, status, status == MHD_HTTP_FORBIDDEN ? "forbidden"
-									   : "invalid_request",
-				   "%s", why);
 	const char *id = NULL;
 	size_t len = 0;
 	enum route route = parse_route(url, &id, &len);
@@ -272,6 +255,64 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
 	if (route == R_HEALTH)
 		return queue_prepared(srv, c, MHD_HTTP_OK, srv->health, &srv->health_body);
 	return reply_entry(srv, c, route, id, len, method, url);
+}
+
+/* Whether the request announces a body (no route takes one). */
+static bool has_body(struct MHD_Connection *c)
+{
+	const char *cl = MHD_lookup_connection_value(c, MHD_HEADER_KIND,
+						     MHD_HTTP_HEADER_CONTENT_LENGTH);
+	return (cl && strcmp(cl, "0") != 0) ||
+	       MHD_lookup_connection_value(c, MHD_HEADER_KIND, MHD_HTTP_HEADER_TRANSFER_ENCODING);
+}
+
+/* The *state of a request that has its answer; more calls for it only drop what arrives. */
+static char answered;
+
+/*
+ * libmicrohttpd calls this first with the headers, then (for a request without a body) once
+ * more when the request is complete. An answer queued on the first call is an "early" one:
+ * libmicrohttpd then does not read the rest of the request and closes the connection after
+ * the answer. So only refusals, and requests that announce a body (which no route takes, and
+ * which is then never read), are answered at once; a complete request without a body is
+ * answered on the second call, and its connection stays open for the next request (HTTP/1.1
+ * keep-alive, or HTTP/1.0 with Connection: keep-alive), within the same connection timeout
+ * and per-IP limit as before.
+ */
+static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
+				  const char *method, const char *version, const char *upload,
+				  size_t *upload_size, void **state)
+{
+	(void)version;
+	(void)upload;
+	struct cat_server *srv = cls;
+	if (*state == &answered) {
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	if (!*state) {
+		char msg[512];
+		unsigned status;
+		const char *why = guard_failure(srv, c, &status, msg, sizeof(msg));
+		if (why) {
+			*state = &answered;
+			return reply_error(srv, c, status, status == MHD_HTTP_FORBIDDEN ? "forbidden"
+										   : "invalid_request",
+					   "%s", why);
+		}
+		if (has_body(c)) {
+			*state = &answered;
+			return answer(srv, c, url, method);
+		}
+		*state = srv;
+		return MHD_YES;
+	}
+	if (*upload_size) { /* a body nobody announced cannot come: drop it all the same */
+		*upload_size = 0;
+		return MHD_YES;
+	}
+	*state = &answered;
+	return answer(srv, c, url, method);
 }
 
 static void mhd_log(void *cls, const char *fmt, va_list ap)

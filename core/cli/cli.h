@@ -14,6 +14,8 @@
 #include <json-c/json.h>
 
 #include "rb_buf.h"
+#include "rb_http.h"
+#include "rb_sse.h"
 
 enum { CLI_OK = 0, CLI_FAILED = 1, CLI_USAGE = 2, CLI_UNREACHABLE = 3 };
 
@@ -24,6 +26,41 @@ struct cli {
 	bool tty;             /* stderr is a TTY: progress bars */
 	const char *token;    /* RBEE_API_TOKEN, sent as bearer when set */
 };
+
+/* The one client stack (client.c) every command uses; each request carries the bearer token
+ * when the CLI has one. */
+
+/* One request to the hive (rb_http_request): `path` with its query, `body` JSON or NULL. Returns
+ * 0 when the hive answered (any status; resp filled), else -1 with why in `reason`. */
+int cli_request(struct cli *cli, const char *method, const char *path, const char *body,
+		struct rb_http_resp *resp, char *reason, size_t reason_len);
+/* Print "cannot reach the hive at ..." and return CLI_UNREACHABLE. */
+int cli_unreachable(struct cli *cli, const char *reason);
+/* A non-2xx answer: print the hive's {"error"} message (or what came instead) and return the
+ * exit status (CLI_USAGE for 400, else CLI_FAILED). */
+int cli_http_failure(struct cli *cli, const char *method, const char *path, long status,
+		     const struct rb_buf *body);
+
+/* Following an SSE stream of the hive (rb_http_stream + rb_sse) through dropped connections:
+ * up to 5 reconnects with backoff (0.5 s to 8 s), the budget renewed whenever events arrive,
+ * 45 s without a byte (keep-alives included) counting as a drop. A reconnect sends
+ * Last-Event-ID when the stream carried ids, and goes to resume_path when one is given. */
+struct cli_stream {
+	const char *path;         /* the first connection: hive path with its query */
+	const char *resume_path;  /* reconnects (NULL: path) */
+	const char *what;         /* for messages: "job 'x'" */
+	const char *what_path;    /* for error messages: "/v1/jobs/{id}/stream" */
+	const char *lost_hint;    /* appended to the "lost the connection" message, or NULL */
+	bool first_must_answer;   /* no answer to the first connection: unreachable, no retry */
+	rb_sse_event_fn on_event; /* each event (0 to go on) */
+	bool (*ended)(void *arg); /* the stream's last event was seen: stop (NULL: never) */
+	int (*before_connect)(void *arg); /* non-zero: stop following with that exit status */
+	int (*poll)(void *arg);   /* ~1/s during a transfer; non-zero stops it (then reconnects) */
+	void (*on_lost)(void *arg); /* before a reconnect message (to clear a progress bar) */
+	void *arg;
+};
+/* Returns 0 once ended() says so, else the exit status after printing why. */
+int cli_follow(struct cli *cli, struct cli_stream *s);
 
 /* Plain GET of a hive route returning JSON. On failure prints the error and returns the exit
  * status (CLI_UNREACHABLE when the hive cannot be reached); on success *out holds the JSON. */

@@ -3,12 +3,15 @@
  * operation command uses (submit, follow the SSE stream, show narration and progress, render
  * the result), plus `rbee hive check`.
  *
- * Following a job survives a dropped connection: the runner reconnects with Last-Event-ID
- * (bounded retries with backoff) and skips any event it already handled, so no line is shown
- * twice. Ctrl-C asks the hive to cancel the job (DELETE /v1/jobs/{id}) and waits for the
- * [CANCELLED] terminal; a second Ctrl-C leaves at once.
+ * Every request of the CLI goes through here, on librbcore's client stack: cli_request
+ * (rb_http_request) and cli_follow (rb_http_stream + rb_sse's parser), each with the bearer
+ * token when the CLI has one. cli_follow survives a dropped connection: it reconnects (bounded
+ * retries with backoff, the budget renewed whenever events arrive) with Last-Event-ID when the
+ * stream carries ids; the job runner skips any event it already handled, so no line is shown
+ * twice, and the log follower reconnects at the end of the log. Ctrl-C asks the hive to
+ * cancel the job (DELETE /v1/jobs/{id}) and waits for the [CANCELLED] terminal; a second
+ * Ctrl-C leaves at once.
  */
-#include <curl/curl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
@@ -20,99 +23,70 @@
 #include "cli.h"
 #include "rb_buf.h"
 #include "rb_fs.h"
+#include "rb_http.h"
 #include "rb_json.h"
 #include "rb_sse.h"
 
 #define CONNECT_TIMEOUT_MS 10000L
 #define REQUEST_TIMEOUT_MS 60000L
-#define MAX_BODY (16u << 20)
+#define MAX_BODY (64u << 20) /* a log tail is up to 16 MiB */
 /* No byte (not even a keep-alive, sent every 15 s) for this long: the connection is dead. */
 #define STREAM_SILENCE_S 45L
 #define MAX_RECONNECTS 5
 /* Plain progress lines (no TTY, or NO_COLOR): at most one per stage this often. */
 #define PLAIN_PROGRESS_MS 2000
 
-/* ---- plain requests ---- */
+/* ---- plain requests (rb_http) ---- */
 
-struct http_result {
-	long status;       /* 0 when no response came */
-	struct rb_buf body;
-	char reason[CURL_ERROR_SIZE + 64]; /* why no response came */
-};
-
-static size_t collect(char *p, size_t size, size_t nmemb, void *arg)
+/* The headers every request to the hive carries: the bearer token when the CLI has one, then
+ * up to two more. `auth` holds the token's header text. */
+static const char *const *hive_headers(struct cli *cli, struct rb_buf *auth, const char *list[4],
+				       const char *extra1, const char *extra2)
 {
-	struct rb_buf *b = arg;
-	size_t n = size * nmemb;
-	if (b->len + n > MAX_BODY || rb_buf_try_add(b, p, n))
-		return 0;
-	return n;
-}
-
-/* The headers every request to the hive carries; `extra` may be NULL. */
-static struct curl_slist *base_headers(struct cli *cli, const char *extra)
-{
-	struct curl_slist *h = NULL;
+	size_t n = 0;
 	if (cli->token) {
-		struct rb_buf auth = RB_BUF_INIT;
-		rb_buf_addf(&auth, "Authorization: Bearer %s", cli->token);
-		h = curl_slist_append(h, auth.data);
-		rb_buf_release(&auth);
+		rb_buf_reset(auth);
+		rb_buf_addf(auth, "Authorization: Bearer %s", cli->token);
+		list[n++] = auth->data;
 	}
-	if (extra)
-		h = curl_slist_append(h, extra);
-	return h;
+	if (extra1)
+		list[n++] = extra1;
+	if (extra2)
+		list[n++] = extra2;
+	list[n] = NULL;
+	return list;
 }
 
-static CURL *new_handle(const char *method, const char *url, struct curl_slist *headers)
+/* rb_http says "cannot reach 'URL': why"; the CLI names the hive itself, so keep the why. */
+static void set_reason(char *reason, size_t len, const char *url, const struct rb_err *err)
 {
-	CURL *c = curl_easy_init();
-	if (!c) {
-		fputs("rbee: cannot create an HTTP client (out of memory)\n", stderr);
-		exit(CLI_FAILED);
-	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_CUSTOMREQUEST, method);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_PROTOCOLS_STR, "http,https");
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, CONNECT_TIMEOUT_MS);
-	return c;
+	const char *m = err->msg;
+	size_t ul = strlen(url);
+	if (!strncmp(m, "cannot reach '", 14) && !strncmp(m + 14, url, ul) &&
+	    !strncmp(m + 14 + ul, "': ", 3))
+		m += 14 + ul + 3;
+	snprintf(reason, len, "%s", m);
 }
 
-/* One request with a JSON (or no) body. Returns 0 when the hive answered (any status). */
-static int hive_call(struct cli *cli, const char *method, const char *path, const char *body,
-		     struct http_result *res)
+int cli_request(struct cli *cli, const char *method, const char *path, const char *body,
+		struct rb_http_resp *resp, char *reason, size_t reason_len)
 {
-	struct rb_buf url = RB_BUF_INIT;
+	struct rb_buf url = RB_BUF_INIT, auth = RB_BUF_INIT;
+	struct rb_err err = RB_ERR_INIT;
+	const char *list[4];
 	rb_buf_addf(&url, "%s%s", cli->hive_url, path);
-	struct curl_slist *h = base_headers(cli, body ? "Content-Type: application/json" : NULL);
-	CURL *c = new_handle(method, url.data, h);
-	char errbuf[CURL_ERROR_SIZE] = "";
-	rb_buf_init(&res->body);
-	res->status = 0;
-	res->reason[0] = '\0';
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &res->body);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, REQUEST_TIMEOUT_MS);
-	if (body) {
-		curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
-		curl_easy_setopt(c, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)strlen(body));
-	}
-	CURLcode cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &res->status);
-	else
-		snprintf(res->reason, sizeof(res->reason), "%s",
-			 errbuf[0] ? errbuf : curl_easy_strerror(cc));
-	curl_easy_cleanup(c);
-	curl_slist_free_all(h);
+	const char *const *h = hive_headers(cli, &auth, list,
+					    body ? "Content-Type: application/json" : NULL, NULL);
+	int rc = rb_http_request(method, url.data, h, body, body ? strlen(body) : 0,
+				 REQUEST_TIMEOUT_MS, MAX_BODY, resp, &err);
+	if (rc)
+		set_reason(reason, reason_len, url.data, &err);
 	rb_buf_release(&url);
-	return cc == CURLE_OK ? 0 : -1;
+	rb_buf_release(&auth);
+	return rc ? -1 : 0;
 }
 
-static int unreachable(struct cli *cli, const char *reason)
+int cli_unreachable(struct cli *cli, const char *reason)
 {
 	fprintf(stderr,
 		"rbee: cannot reach the hive at '%s': %s; is rbee-hive running? (set --hive or "
@@ -121,14 +95,12 @@ static int unreachable(struct cli *cli, const char *reason)
 	return CLI_UNREACHABLE;
 }
 
-/* A non-2xx answer: show the hive's {"error"} message (or what came instead) and pick the exit
- * status. A 400 means the request was refused for its content: a usage error. */
-static int http_failure(struct cli *cli, const char *method, const char *path,
-			const struct http_result *res)
+int cli_http_failure(struct cli *cli, const char *method, const char *path, long status,
+		     const struct rb_buf *body)
 {
-	struct json_object *o = rb_json_parse(res->body.data, res->body.len, NULL);
+	struct json_object *o = rb_json_parse(body->data, body->len, NULL);
 	const char *msg = rb_json_str(o, "error"); /* any other type: no message */
-	if (res->status == 401 && cli->token) /* the hive cannot tell "wrong" from "missing" */
+	if (status == 401 && cli->token) /* the hive cannot tell "wrong" from "missing" */
 		fprintf(stderr,
 			"rbee: the hive at '%s' refused the bearer token in RBEE_API_TOKEN; set it to "
 			"the token the hive was started with (its --token-file or RBEE_API_TOKEN)\n",
@@ -139,22 +111,24 @@ static int http_failure(struct cli *cli, const char *method, const char *path,
 		fputc('\n', stderr);
 	} else
 		fprintf(stderr, "rbee: the hive answered %s %s with HTTP %ld and no error message\n",
-			method, path, res->status);
+			method, path, status);
 	json_object_put(o);
-	return res->status == 400 ? CLI_USAGE : CLI_FAILED;
+	return status == 400 ? CLI_USAGE : CLI_FAILED;
 }
 
 int cli_get_json(struct cli *cli, const char *path, struct json_object **out)
 {
-	struct http_result res;
+	struct rb_http_resp res;
+	char reason[512];
 	*out = NULL;
-	if (hive_call(cli, "GET", path, NULL, &res)) {
-		rb_buf_release(&res.body);
-		return unreachable(cli, res.reason);
+	rb_http_resp_init(&res);
+	if (cli_request(cli, "GET", path, NULL, &res, reason, sizeof(reason))) {
+		rb_http_resp_release(&res);
+		return cli_unreachable(cli, reason);
 	}
 	int rc = CLI_OK;
 	if (res.status < 200 || res.status > 299) {
-		rc = http_failure(cli, "GET", path, &res);
+		rc = cli_http_failure(cli, "GET", path, res.status, &res.body);
 	} else {
 		struct rb_err err = RB_ERR_INIT;
 		*out = rb_json_parse(res.body.data, res.body.len, &err);
@@ -166,7 +140,7 @@ int cli_get_json(struct cli *cli, const char *path, struct json_object **out)
 			rc = CLI_FAILED;
 		}
 	}
-	rb_buf_release(&res.body);
+	rb_http_resp_release(&res);
 	return rc;
 }
 
@@ -345,15 +319,11 @@ enum terminal { T_NONE, T_DONE, T_ERROR, T_CANCELLED };
 struct run {
 	struct cli *cli;
 	char job_id[128];
-	struct rb_sse_parser parser;
 	uint64_t last_id;          /* the newest event handled */
-	bool progressed;           /* events arrived during this connection */
 	enum terminal terminal;
 	char *error;               /* [ERROR] message */
 	struct json_object *data;  /* the last `event: data` */
 	struct progress progress;
-	long status;               /* HTTP status of the current stream response */
-	struct rb_buf err_body;    /* its body, when it is not a stream */
 	bool cancel_sent;
 	bool hold;                 /* hold narration back (cli_run_job_summary) */
 	struct rb_buf held;        /* the narration held back, one line each */
@@ -385,7 +355,6 @@ static int on_event(void *arg, const struct rb_sse_event *ev)
 		if (*end == '\0')
 			r->last_id = id;
 	}
-	r->progressed = true;
 	if (r->terminal != T_NONE)
 		return 0;
 	enum rb_sse_terminal kind;
@@ -418,97 +387,39 @@ static int on_event(void *arg, const struct rb_sse_event *ev)
 	return 0;
 }
 
-static size_t on_stream_bytes(char *p, size_t size, size_t nmemb, void *arg)
+/* ---- following a stream (rb_http_stream + rb_sse), with reconnects ---- */
+
+struct follower {
+	struct cli *cli;
+	struct cli_stream *s;
+	struct rb_sse_parser parser;
+	size_t events;        /* events delivered during this connection */
+	struct rb_buf err_body; /* the body of a non-2xx answer */
+};
+
+static int count_event(void *arg, const struct rb_sse_event *ev)
 {
-	struct run *r = arg;
-	size_t n = size * nmemb;
-	if (r->status != 200) {
-		if (r->err_body.len + n <= MAX_BODY && rb_buf_try_add(&r->err_body, p, n))
-			return 0;
-		return n;
+	struct follower *f = arg;
+	f->events++;
+	return f->s->on_event(f->s->arg, ev);
+}
+
+static int follower_bytes(void *arg, long status, const char *p, size_t n)
+{
+	struct follower *f = arg;
+	if (status < 200 || status > 299) {
+		if (f->err_body.len + n <= MAX_BODY)
+			rb_buf_add(&f->err_body, p, n);
+		return 0;
 	}
-	rb_sse_parser_feed(&r->parser, p, n);
-	return n;
+	rb_sse_parser_feed(&f->parser, p, n);
+	return f->s->ended && f->s->ended(f->s->arg); /* the last event: no need to wait for EOF */
 }
 
-static size_t on_stream_header(char *p, size_t size, size_t nmemb, void *arg)
+static int follower_poll(void *arg)
 {
-	struct run *r = arg;
-	size_t n = size * nmemb;
-	int code;
-	/* Each response starts with its status line; remember the status for the body. */
-	if (n > 5 && !strncmp(p, "HTTP/", 5) && sscanf(p, "HTTP/%*s %d", &code) == 1)
-		r->status = code;
-	return n;
-}
-
-/* Polled by libcurl about once a second even while idle: a Ctrl-C stops the transfer so the
- * runner can send the cancel. */
-static int on_xfer(void *arg, curl_off_t a, curl_off_t b, curl_off_t c, curl_off_t d)
-{
-	struct run *r = arg;
-	(void)a, (void)b, (void)c, (void)d;
-	return interrupted && !r->cancel_sent;
-}
-
-/* One connection to the job's stream, from after r->last_id, until the hive closes it, it
- * drops, or a Ctrl-C. Returns 0 when a response came (see r->status), else -1 and `reason`. */
-static int stream_once(struct run *r, char *reason, size_t reason_len)
-{
-	struct rb_buf url = RB_BUF_INIT, resume = RB_BUF_INIT;
-	rb_buf_addf(&url, "%s/v1/jobs/%s/stream", r->cli->hive_url, r->job_id);
-	if (r->last_id)
-		rb_buf_addf(&resume, "Last-Event-ID: %" PRIu64, r->last_id);
-	struct curl_slist *h = base_headers(r->cli, "Accept: text/event-stream");
-	if (resume.len)
-		h = curl_slist_append(h, resume.data);
-	CURL *c = new_handle("GET", url.data, h);
-	char errbuf[CURL_ERROR_SIZE] = "";
-	r->status = 0;
-	r->progressed = false;
-	rb_buf_reset(&r->err_body);
-	rb_sse_parser_reset(&r->parser);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_stream_bytes);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, r);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_stream_header);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, r);
-	curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, on_xfer);
-	curl_easy_setopt(c, CURLOPT_XFERINFODATA, r);
-	curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_LIMIT, 1L);
-	curl_easy_setopt(c, CURLOPT_LOW_SPEED_TIME, STREAM_SILENCE_S);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	CURLcode cc = curl_easy_perform(c);
-	int rc = 0;
-	if (cc != CURLE_OK && r->terminal == T_NONE) {
-		snprintf(reason, reason_len, "%s", errbuf[0] ? errbuf : curl_easy_strerror(cc));
-		rc = r->status ? 0 : -1;
-	}
-	curl_easy_cleanup(c);
-	curl_slist_free_all(h);
-	rb_buf_release(&url);
-	rb_buf_release(&resume);
-	return rc;
-}
-
-/* DELETE /v1/jobs/{id} after a Ctrl-C. Returns 0 when the runner should wait for the
- * terminal event, else the exit status. */
-static int send_cancel(struct run *r)
-{
-	struct http_result res;
-	char path[192];
-	r->cancel_sent = true;
-	snprintf(path, sizeof(path), "/v1/jobs/%s", r->job_id);
-	bar_clear(&r->progress);
-	fprintf(stderr, "rbee: cancelling job '%s' on the hive (Ctrl-C again to leave at once)\n",
-		r->job_id);
-	int rc = 0;
-	if (hive_call(r->cli, "DELETE", path, NULL, &res))
-		rc = unreachable(r->cli, res.reason);
-	else if (res.status != 200 && res.status != 409) /* 409: it just finished, show how */
-		rc = http_failure(r->cli, "DELETE", path, &res);
-	rb_buf_release(&res.body);
-	return rc;
+	struct follower *f = arg;
+	return f->s->poll ? f->s->poll(f->s->arg) : 0;
 }
 
 static void backoff_sleep(int attempt)
@@ -518,48 +429,155 @@ static void backoff_sleep(int attempt)
 	nanosleep(&ts, NULL); /* a Ctrl-C cuts it short, which is what we want */
 }
 
-/* Follow the stream until the terminal event. Returns 0, or an exit status. */
-static int follow(struct run *r)
+int cli_follow(struct cli *cli, struct cli_stream *s)
 {
-	int attempts = 0;
-	char reason[CURL_ERROR_SIZE + 64];
-	while (r->terminal == T_NONE) {
-		if (interrupted && !r->cancel_sent) {
-			int rc = send_cancel(r);
-			if (rc)
-				return rc;
-		}
-		reason[0] = '\0';
-		int got = stream_once(r, reason, sizeof(reason));
-		if (r->terminal != T_NONE)
+	struct follower f = { .cli = cli, .s = s };
+	struct rb_buf url = RB_BUF_INIT, auth = RB_BUF_INIT, resume = RB_BUF_INIT;
+	rb_buf_init(&f.err_body);
+	rb_sse_parser_init(&f.parser, count_event, &f);
+	int attempts = 0, rc = 0;
+	bool reconnect = false;
+	char reason[512];
+	for (;;) {
+		if (s->ended && s->ended(s->arg))
 			break;
-		if (interrupted && !r->cancel_sent)
-			continue; /* the Ctrl-C stopped the transfer: cancel, then follow on */
-		if (got == 0 && r->status == 404 && r->last_id) {
-			fprintf(stderr, "rbee: the hive no longer knows job '%s' (was it restarted?)\n",
-				r->job_id);
-			return CLI_FAILED;
+		if (s->before_connect && (rc = s->before_connect(s->arg)))
+			break;
+		/* A reconnect resumes: after the last event id the stream carried (Last-Event-ID),
+		 * and at resume_path (e.g. a log without a tail, since what was shown stays shown). */
+		rb_buf_reset(&url);
+		rb_buf_addf(&url, "%s%s", cli->hive_url,
+			    reconnect && s->resume_path ? s->resume_path : s->path);
+		rb_buf_reset(&resume);
+		if (f.parser.last_id.len && f.parser.last_id.len <= 64) /* the hive's are numbers */
+			rb_buf_addf(&resume, "Last-Event-ID: %s", f.parser.last_id.data);
+		const char *list[4];
+		struct rb_http_stream hs = {
+			.url = url.data,
+			.headers = hive_headers(cli, &auth, list, "Accept: text/event-stream",
+						resume.len ? resume.data : NULL),
+			.connect_timeout_ms = CONNECT_TIMEOUT_MS,
+			.silence_s = STREAM_SILENCE_S,
+			.on_body = follower_bytes,
+			.poll = follower_poll,
+			.arg = &f,
+		};
+		struct rb_err err = RB_ERR_INIT;
+		f.events = 0;
+		rb_buf_reset(&f.err_body);
+		rb_sse_parser_reset(&f.parser);
+		reason[0] = '\0';
+		if (rb_http_stream(&hs, &err))
+			set_reason(reason, sizeof(reason), url.data, &err);
+		if (s->ended && s->ended(s->arg))
+			break;
+		if (hs.stopped)
+			continue; /* poll stopped it (a Ctrl-C): before_connect says what next */
+		if (hs.status == 404 && reconnect) {
+			fprintf(stderr, "rbee: the hive no longer knows %s (was it restarted?)\n",
+				s->what);
+			rc = CLI_FAILED;
+			break;
 		}
-		if (got == 0 && r->status != 200) {
-			struct http_result res = { .status = r->status, .body = r->err_body };
-			return http_failure(r->cli, "GET", "/v1/jobs/{id}/stream", &res);
+		if (hs.status && (hs.status < 200 || hs.status > 299)) {
+			rc = cli_http_failure(cli, "GET", s->what_path, hs.status, &f.err_body);
+			break;
 		}
-		if (r->progressed)
+		if (!hs.status && !reconnect && s->first_must_answer) {
+			rc = cli_unreachable(cli, reason);
+			break;
+		}
+		reconnect = true;
+		if (f.events)
 			attempts = 0;
+		if (s->on_lost)
+			s->on_lost(s->arg);
 		if (++attempts > MAX_RECONNECTS) {
-			bar_clear(&r->progress);
 			fprintf(stderr,
-				"rbee: lost the connection to the hive at '%s' while following job "
-				"'%s': %s; the job may still be running there\n",
-				r->cli->hive_url, r->job_id, reason[0] ? reason : "the stream ended early");
-			return CLI_UNREACHABLE;
+				"rbee: lost the connection to the hive at '%s' while following %s: %s%s\n",
+				cli->hive_url, s->what, reason[0] ? reason : "the stream ended early",
+				s->lost_hint ? s->lost_hint : "");
+			rc = CLI_UNREACHABLE;
+			break;
 		}
-		bar_clear(&r->progress);
 		fprintf(stderr, "rbee: connection to the hive lost (%s); reconnecting (%d of %d)\n",
 			reason[0] ? reason : "the stream ended early", attempts, MAX_RECONNECTS);
 		backoff_sleep(attempts);
 	}
-	return 0;
+	rb_sse_parser_release(&f.parser);
+	rb_buf_release(&f.err_body);
+	rb_buf_release(&url);
+	rb_buf_release(&auth);
+	rb_buf_release(&resume);
+	return rc;
+}
+
+/* ---- the job runner's hooks ---- */
+
+/* DELETE /v1/jobs/{id} after a Ctrl-C. Returns 0 when the runner should wait for the
+ * terminal event, else the exit status. */
+static int send_cancel(struct run *r)
+{
+	struct rb_http_resp res;
+	char path[192], reason[512];
+	r->cancel_sent = true;
+	snprintf(path, sizeof(path), "/v1/jobs/%s", r->job_id);
+	bar_clear(&r->progress);
+	fprintf(stderr, "rbee: cancelling job '%s' on the hive (Ctrl-C again to leave at once)\n",
+		r->job_id);
+	int rc = 0;
+	rb_http_resp_init(&res);
+	if (cli_request(r->cli, "DELETE", path, NULL, &res, reason, sizeof(reason)))
+		rc = cli_unreachable(r->cli, reason);
+	else if (res.status != 200 && res.status != 409) /* 409: it just finished, show how */
+		rc = cli_http_failure(r->cli, "DELETE", path, res.status, &res.body);
+	rb_http_resp_release(&res);
+	return rc;
+}
+
+static bool job_ended(void *arg)
+{
+	return ((struct run *)arg)->terminal != T_NONE;
+}
+
+static int job_before_connect(void *arg)
+{
+	struct run *r = arg;
+	return interrupted && !r->cancel_sent ? send_cancel(r) : 0;
+}
+
+/* Polled about once a second even while idle: a Ctrl-C stops the transfer so the cancel can
+ * be sent. */
+static int job_poll(void *arg)
+{
+	struct run *r = arg;
+	return interrupted && !r->cancel_sent;
+}
+
+static void job_lost(void *arg)
+{
+	bar_clear(&((struct run *)arg)->progress);
+}
+
+/* Follow the job's stream until the terminal event. Returns 0, or an exit status. */
+static int follow(struct run *r)
+{
+	char path[192], what[160];
+	snprintf(path, sizeof(path), "/v1/jobs/%s/stream", r->job_id);
+	snprintf(what, sizeof(what), "job '%s'", r->job_id);
+	struct cli_stream s = {
+		.path = path,
+		.what = what,
+		.what_path = "/v1/jobs/{id}/stream",
+		.lost_hint = "; the job may still be running there",
+		.on_event = on_event,
+		.ended = job_ended,
+		.before_connect = job_before_connect,
+		.poll = job_poll,
+		.on_lost = job_lost,
+		.arg = r,
+	};
+	return cli_follow(r->cli, &s);
 }
 
 static void print_json(FILE *out, struct json_object *o)
@@ -570,15 +588,17 @@ static void print_json(FILE *out, struct json_object *o)
 /* Submit; on success fill r->job_id. Returns 0 or an exit status. */
 static int submit(struct run *r, struct json_object *op)
 {
-	struct http_result res;
+	struct rb_http_resp res;
+	char reason[512];
 	const char *body = rb_json_compact(op);
-	if (hive_call(r->cli, "POST", "/v1/jobs", body, &res)) {
-		rb_buf_release(&res.body);
-		return unreachable(r->cli, res.reason);
+	rb_http_resp_init(&res);
+	if (cli_request(r->cli, "POST", "/v1/jobs", body, &res, reason, sizeof(reason))) {
+		rb_http_resp_release(&res);
+		return cli_unreachable(r->cli, reason);
 	}
 	int rc = 0;
 	if (res.status < 200 || res.status > 299) {
-		rc = http_failure(r->cli, "POST", "/v1/jobs", &res);
+		rc = cli_http_failure(r->cli, "POST", "/v1/jobs", res.status, &res.body);
 	} else {
 		struct json_object *o = rb_json_parse(res.body.data, res.body.len, NULL);
 		const char *id = rb_json_str(o, "job_id");
@@ -592,7 +612,7 @@ static int submit(struct run *r, struct json_object *op)
 		}
 		json_object_put(o);
 	}
-	rb_buf_release(&res.body);
+	rb_http_resp_release(&res);
 	return rc;
 }
 
@@ -636,9 +656,7 @@ static int run_job(struct cli *cli, struct json_object *op, cli_render_fn render
 {
 	struct run r = { .cli = cli, .hold = hold };
 	r.progress.tty = cli->tty;
-	rb_buf_init(&r.err_body);
 	rb_buf_init(&r.held);
-	rb_sse_parser_init(&r.parser, on_event, &r);
 	struct sigaction sa = { .sa_handler = on_sigint }, old;
 	sigemptyset(&sa.sa_mask);
 	interrupted = 0;
@@ -651,8 +669,6 @@ static int run_job(struct cli *cli, struct json_object *op, cli_render_fn render
 		rc = conclude(&r, render);
 
 	sigaction(SIGINT, &old, NULL);
-	rb_sse_parser_release(&r.parser);
-	rb_buf_release(&r.err_body);
 	rb_buf_release(&r.held);
 	json_object_put(r.data);
 	free(r.error);

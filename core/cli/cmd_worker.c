@@ -264,64 +264,48 @@ static int quiet_event(void *arg, const struct rb_sse_event *ev)
 	return 0;
 }
 
+static bool quiet_ended(void *arg)
+{
+	return ((struct quiet *)arg)->terminal != 0;
+}
+
 /* Run a short operation without showing its narration. Returns 0 and fills q, or an exit
  * status after printing why (hive unreachable, refused). Takes ownership of op. */
 static int run_quiet(struct cli *cli, struct json_object *op, struct quiet *q)
 {
-	struct rb_buf url = RB_BUF_INIT, auth = RB_BUF_INIT;
 	struct rb_http_resp resp;
-	struct rb_err err = RB_ERR_INIT;
-	const char *headers[3] = { "Content-Type: application/json", NULL, NULL };
-	if (cli->token) {
-		rb_buf_addf(&auth, "Authorization: Bearer %s", cli->token);
-		headers[1] = auth.data;
-	}
+	char reason[512];
 	rb_http_resp_init(&resp);
-	rb_buf_addf(&url, "%s/v1/jobs", cli->hive_url);
-	const char *body = rb_json_compact(op);
-	int rc = rb_http_request("POST", url.data, headers, body, strlen(body), 10000, 1 << 20, &resp,
-				 &err);
 	const char *job = NULL;
 	struct json_object *sub = NULL;
-	if (rc) {
-		fprintf(stderr, "rbee: cannot reach the hive at '%s': %s; is rbee-hive running? (set "
-				"--hive or RBEE_HIVE_URL)\n", cli->hive_url, err.msg);
-		rc = CLI_UNREACHABLE;
+	int rc = CLI_OK;
+	if (cli_request(cli, "POST", "/v1/jobs", rb_json_compact(op), &resp, reason,
+			sizeof(reason))) {
+		rc = cli_unreachable(cli, reason);
 	} else if (resp.status != 200 && resp.status != 201 && resp.status != 202) {
-		sub = rb_json_parse(resp.body.data, resp.body.len, NULL);
-		const char *msg = json_object_is_type(sub, json_type_object) ?
-				  cli_str_or(sub, "error", NULL) : NULL;
-		char *clean = cli_clean(msg ? msg : "the hive refused the request", true);
-		fprintf(stderr, "rbee: %s\n", clean);
-		free(clean);
-		rc = resp.status == 400 ? CLI_USAGE : CLI_FAILED;
+		rc = cli_http_failure(cli, "POST", "/v1/jobs", resp.status, &resp.body);
 	} else if (!(sub = rb_json_parse(resp.body.data, resp.body.len, NULL)) ||
 		   !(job = cli_jstr(sub, "job_id")) || !rb_id_valid(job)) {
 		fputs("rbee: the hive answered the submit without a job id\n", stderr);
 		rc = CLI_FAILED;
 	}
 	if (!rc) {
-		rb_buf_reset(&url);
-		rb_buf_addf(&url, "%s/v1/jobs/%s/stream", cli->hive_url, job);
-		rb_http_resp_release(&resp);
-		rb_http_resp_init(&resp);
-		headers[0] = "Accept: text/event-stream";
-		if (rb_http_request("GET", url.data, headers, NULL, 0, 60000, 16 << 20, &resp, &err)) {
-			fprintf(stderr, "rbee: cannot follow job '%s': %s\n", job, err.msg);
-			rc = CLI_UNREACHABLE;
-		} else {
-			struct rb_sse_parser p;
-			rb_sse_parser_init(&p, quiet_event, q);
-			rb_sse_parser_feed(&p, resp.body.data, resp.body.len);
-			rb_sse_parser_feed(&p, "\n\n", 2);
-			rb_sse_parser_release(&p);
-		}
+		char path[192], what[160];
+		snprintf(path, sizeof(path), "/v1/jobs/%s/stream", job);
+		snprintf(what, sizeof(what), "job '%s'", job);
+		struct cli_stream s = {
+			.path = path,
+			.what = what,
+			.what_path = "/v1/jobs/{id}/stream",
+			.on_event = quiet_event,
+			.ended = quiet_ended,
+			.arg = q,
+		};
+		rc = cli_follow(cli, &s);
 	}
 	json_object_put(sub);
 	json_object_put(op);
 	rb_http_resp_release(&resp);
-	rb_buf_release(&url);
-	rb_buf_release(&auth);
 	return rc;
 }
 

@@ -13,15 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <curl/curl.h>
-
 #include "cli.h"
 #include "rb_buf.h"
 #include "rb_http.h"
 #include "rb_json.h"
 #include "rb_sse.h"
-
-#define LOG_MAX_BYTES (64u << 20)
 
 /* "--name value" or "--name=value"; advances *i past what it used. NULL when not this option. */
 static const char *option(int argc, char **argv, int *i, const char *name, bool *missing)
@@ -261,54 +257,23 @@ static void logs_usage(FILE *out)
 	      out);
 }
 
-/* Error body of a failed hive request: its "error" text, else the raw body. */
-static int hive_error(const char *url, long status, const char *body)
-{
-	struct rb_err e = RB_ERR_INIT;
-	struct json_object *o = rb_json_parse(body, strlen(body), &e);
-	const char *msg = json_object_is_type(o, json_type_object) ? cli_jstr(o, "error") : NULL;
-	char *clean = cli_clean(msg ? msg : body, true);
-	fprintf(stderr, "rbee: %s (HTTP %ld from '%s')\n", clean, status, url);
-	free(clean);
-	json_object_put(o);
-	return CLI_FAILED;
-}
-
-/* "Authorization: Bearer <token>" into `auth` when the CLI has a token; NULL otherwise. Logs
- * are reads, and a hive with a token answers no read but /health without it. */
-static const char *auth_header(struct cli *cli, struct rb_buf *auth)
-{
-	if (!cli->token)
-		return NULL;
-	rb_buf_addf(auth, "Authorization: Bearer %s", cli->token);
-	return auth->data;
-}
-
-static int logs_tail(struct cli *cli, const char *url)
+static int logs_tail(struct cli *cli, const char *path)
 {
 	struct rb_http_resp r;
-	struct rb_err err = RB_ERR_INIT;
-	struct rb_buf auth = RB_BUF_INIT;
-	const char *headers[2] = { auth_header(cli, &auth), NULL };
+	char reason[512];
 	rb_http_resp_init(&r);
 	int rc = CLI_OK;
-	if (rb_http_request("GET", url, headers, NULL, 0, 60000, LOG_MAX_BYTES, &r, &err)) {
-		fprintf(stderr, "rbee: %s\n", err.msg);
-		rc = err.code == RB_EUNAVAIL ? CLI_UNREACHABLE : CLI_FAILED;
-	} else if (r.status != 200) {
-		rc = hive_error(url, r.status, r.body.data);
-	} else {
+	if (cli_request(cli, "GET", path, NULL, &r, reason, sizeof(reason)))
+		rc = cli_unreachable(cli, reason);
+	else if (r.status != 200)
+		rc = cli_http_failure(cli, "GET", "/v1/workers/{id}/logs", r.status, &r.body);
+	else
 		cli_put_clean(stdout, r.body.data, r.body.len, true); /* a worker's output */
-	}
 	rb_http_resp_release(&r);
-	rb_buf_release(&auth);
 	return rc;
 }
 
 struct follow {
-	struct rb_sse_parser parser;
-	struct rb_buf body;   /* a non-stream (error) answer */
-	long status;
 	bool ended;
 };
 
@@ -328,66 +293,31 @@ static int on_log_event(void *arg, const struct rb_sse_event *ev)
 	return 0;
 }
 
-static size_t on_log_bytes(char *p, size_t size, size_t nmemb, void *arg)
+static bool log_ended(void *arg)
 {
-	struct follow *f = arg;
-	size_t n = size * nmemb;
-	if (f->status && f->status != 200)
-		rb_buf_add(&f->body, p, f->body.len + n <= (1u << 20) ? n : 0); /* an error's start */
-	else
-		rb_sse_parser_feed(&f->parser, p, n);
-	return n;
+	return ((struct follow *)arg)->ended;
 }
 
-static size_t on_log_header(char *p, size_t size, size_t nmemb, void *arg)
+/* The hive's log stream has no event ids and no offset to resume from, so a reconnect asks for
+ * the lines written from then on (tail=0): nothing shown is shown again, but lines the worker
+ * wrote while the connection was down are not shown (see docs/WORKERS.md). */
+static int logs_follow(struct cli *cli, const char *path, const char *resume_path,
+		       const char *id)
 {
-	struct follow *f = arg;
-	long a, b, code;
-	if (sscanf(p, "HTTP/%ld.%ld %ld", &a, &b, &code) == 3 || sscanf(p, "HTTP/%ld %ld", &a, &code) == 2)
-		f->status = code;
-	return size * nmemb;
-}
-
-static int logs_follow(struct cli *cli, const char *url)
-{
-	struct follow f = { .status = 0 };
-	struct rb_buf auth = RB_BUF_INIT;
-	struct curl_slist *headers = NULL;
-	if (auth_header(cli, &auth))
-		headers = curl_slist_append(NULL, auth.data);
-	rb_buf_init(&f.body);
-	rb_sse_parser_init(&f.parser, on_log_event, &f);
-	CURL *h = curl_easy_init();
-	if (!h) {
-		fprintf(stderr, "rbee: cannot start an HTTP client\n");
-		return CLI_FAILED;
-	}
-	curl_easy_setopt(h, CURLOPT_URL, url);
-	curl_easy_setopt(h, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, on_log_bytes);
-	curl_easy_setopt(h, CURLOPT_WRITEDATA, &f);
-	curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, on_log_header);
-	curl_easy_setopt(h, CURLOPT_HEADERDATA, &f);
-	curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, 10000L);
-	CURLcode cc = curl_easy_perform(h);
-	int rc = CLI_OK;
-	if (cc != CURLE_OK && f.status == 0) {
-		fprintf(stderr, "rbee: cannot reach '%s': %s\n", url, curl_easy_strerror(cc));
-		rc = CLI_UNREACHABLE;
-	} else if (f.status != 200) {
-		rc = hive_error(url, f.status, f.body.data);
-	} else if (!f.ended) {
-		fprintf(stderr, "rbee: the log stream ended early%s%s\n", cc ? ": " : "",
-			cc ? curl_easy_strerror(cc) : "");
-		rc = CLI_FAILED;
-	}
-	curl_easy_cleanup(h);
-	curl_slist_free_all(headers);
-	rb_buf_release(&auth);
-	rb_sse_parser_release(&f.parser);
-	rb_buf_release(&f.body);
-	return rc;
+	struct follow f = { .ended = false };
+	char what[192];
+	snprintf(what, sizeof(what), "the log of worker '%s'", id);
+	struct cli_stream s = {
+		.path = path,
+		.resume_path = resume_path,
+		.what = what,
+		.what_path = "/v1/workers/{id}/logs",
+		.first_must_answer = true,
+		.on_event = on_log_event,
+		.ended = log_ended,
+		.arg = &f,
+	};
+	return cli_follow(cli, &s);
 }
 
 int cli_worker_logs(struct cli *cli, int argc, char **argv)
@@ -423,12 +353,14 @@ int cli_worker_logs(struct cli *cli, int argc, char **argv)
 	}
 	if (tail && parse_u32("--tail", tail, 100000, &n))
 		return CLI_USAGE;
-	char *esc = curl_easy_escape(NULL, id, 0);
-	struct rb_buf url = RB_BUF_INIT;
-	rb_buf_addf(&url, "%s/v1/workers/%s/logs?tail=%lu%s", cli->hive_url, esc ? esc : id, n,
-		    follow ? "&follow=1" : "");
-	curl_free(esc);
-	int rc = follow ? logs_follow(cli, url.data) : logs_tail(cli, url.data);
-	rb_buf_release(&url);
+	struct rb_buf path = RB_BUF_INIT, resume = RB_BUF_INIT;
+	rb_buf_adds(&path, "/v1/workers/");
+	rb_http_escape(&path, id);
+	rb_buf_add(&resume, path.data, path.len);
+	rb_buf_addf(&path, "/logs?tail=%lu%s", n, follow ? "&follow=1" : "");
+	rb_buf_adds(&resume, "/logs?tail=0&follow=1");
+	int rc = follow ? logs_follow(cli, path.data, resume.data, id) : logs_tail(cli, path.data);
+	rb_buf_release(&path);
+	rb_buf_release(&resume);
 	return rc;
 }
