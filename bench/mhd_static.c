@@ -1,8 +1,9 @@
 /*
  * mhd_static.c - the baseline for bench/catalog.sh: a bare libmicrohttpd server that answers
  * every request with the bytes of one file, held in memory, using the same threading mode as
- * rbee-catalog (internal polling threads, epoll, one thread per CPU). Whatever rbee-catalog
- * spends beyond this is its own overhead.
+ * rbee-catalog (internal polling threads, epoll, one thread per CPU) and keep-alive like it (the
+ * answer is queued on libmicrohttpd's second call). Whatever rbee-catalog spends beyond this is
+ * its own overhead.
  *
  *   mhd_static FILE PORT_FILE [THREADS]    (listens on 127.0.0.1, any free port)
  *
@@ -23,8 +24,14 @@ static enum MHD_Result answer(void *cls, struct MHD_Connection *c, const char *u
 			      const char *method, const char *version, const char *upload,
 			      size_t *upload_size, void **state)
 {
-	(void)cls, (void)url, (void)method, (void)version, (void)upload, (void)upload_size,
-		(void)state;
+	(void)cls, (void)url, (void)method, (void)version, (void)upload, (void)upload_size;
+	/* Answered on the second call, as rbee-catalog does: queueing on the first makes
+	 * libmicrohttpd close the connection, and the baseline must keep it alive too. */
+	static int seen;
+	if (!*state) {
+		*state = &seen;
+		return MHD_YES;
+	}
 	return MHD_queue_response(c, MHD_HTTP_OK, body);
 }
 
