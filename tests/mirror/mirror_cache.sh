@@ -9,12 +9,7 @@
 . "$RBEE_SRC/tests/mirror/mirror_lib.sh"
 
 mirror_catalog
-make_repo "$T/repo"
-mkdir -p "$T/www"
-echo DATA1 >"$T/www/data.txt"
-git clone -q --bare "$T/repo" "$T/www/x.git"
-git -C "$T/www/x.git" update-server-info
-serve "$T/www"
+serve_repo
 add_worker cached "\"data.txt::$WWW_URL/data.txt\" \"src::git+$WWW_URL/x.git#tag=v1\" \
 	\"old::git+$WWW_URL/x.git#commit=$V1\"" "$(sha "$T/www/data.txt") SKIP SKIP"
 add_worker branchy "\"br::git+$WWW_URL/x.git#branch=rel/1\" \"head::git+$WWW_URL/x.git\"" "SKIP SKIP"

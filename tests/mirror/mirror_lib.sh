@@ -50,6 +50,17 @@ serve() {
 	WWW_URL="http://127.0.0.1:$(sed -n 's/.* port \([0-9]*\).*/\1/p' "$T/www.log" | head -1)"
 }
 
+# serve_repo: the test repository (make_repo) as a bare repository over dumb http and a file
+# data.txt ("DATA1") beside it, served from $T/www; sets WWW_URL, WWW_PID and V1.
+serve_repo() {
+	make_repo "$T/repo"
+	mkdir -p "$T/www"
+	echo DATA1 >"$T/www/data.txt"
+	git clone -q --bare "$T/repo" "$T/www/x.git"
+	git -C "$T/www/x.git" update-server-info
+	serve "$T/www"
+}
+
 sha() { sha256sum "$1" | cut -d' ' -f1; }
 
 # installed ID: what the installed worker prints.
