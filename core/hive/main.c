@@ -11,21 +11,21 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends.h"
-#include "catalog.h"
+#include "backends/backends.h"
+#include "install/catalog.h"
 #include "config.h"
 #include "hive.h"
-#include "jobs.h"
-#include "mirror.h"
+#include "jobs/jobs.h"
+#include "install/mirror.h"
 #include "rb_fs.h"
 #include "rb_http.h"
 #include "rb_log.h"
 #include "rb_proc.h"
-#include "routes.h"
-#include "server.h"
-#include "staging.h"
-#include "topology.h"
-#include "workers.h"
+#include "http/routes.h"
+#include "http/server.h"
+#include "install/staging.h"
+#include "backends/topology.h"
+#include "workers/workers.h"
 
 static int write_port_file(const struct rb_config *cfg)
 {

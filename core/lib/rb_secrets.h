@@ -4,7 +4,7 @@
  *
  * One rule, used by every place that hands the hive's environment on: the scrubbed environment
  * of builds, verify probes, plugin probe children, source fetches, the mirror filler and workers
- * (rb_env_from_environ_scrubbed in core/hive/host.c) and a plugin's getenv host service.
+ * (rb_env_from_environ_scrubbed in core/hive/backends/host.c) and a plugin's getenv host service.
  */
 #ifndef RB_SECRETS_H
 #define RB_SECRETS_H

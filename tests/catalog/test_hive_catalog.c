@@ -1,5 +1,5 @@
 /*
- * test_hive_catalog.c - the hive's catalog source (core/hive/catalog.c) in directory and
+ * test_hive_catalog.c - the hive's catalog source (core/hive/install/catalog.c) in directory and
  * file:// mode against tests/catalog/fixtures/catalog, reference resolution in both modes, and
  * the errors for a catalog that is missing or unreachable.
  */
@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "catalog.h"
+#include "install/catalog.h"
 #include "hive.h"
 #include "rb_fs.h"
 #include "rb_http.h"

@@ -1,5 +1,5 @@
 /*
- * fuzz_gguf.c - the GGUF header reader (core/hive/gguf.c) over hostile model files.
+ * fuzz_gguf.c - the GGUF header reader (core/hive/models/gguf.c) over hostile model files.
  *
  * The reader promises a bounds check on every length and no allocation that depends on the
  * file: any input is either facts or RB_EINVAL with a message, never a crash, and the facts'
@@ -15,7 +15,7 @@
 #include <unistd.h>
 
 #include "fuzz.h"
-#include "gguf.h"
+#include "models/gguf.h"
 
 static int memfd = -1;
 static char memfd_path[64];

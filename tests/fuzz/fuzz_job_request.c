@@ -1,7 +1,7 @@
 /*
  * fuzz_job_request.c - the body of POST /v1/jobs as the hive validates it at submit:
- * rb_jobs_parse_request (core/hive/jobs.c) = rb_json_parse, the envelope (operation, hive_id)
- * and the operation table's field checks and validators (core/hive/ops.c).
+ * rb_jobs_parse_request (core/hive/jobs/jobs.c) = rb_json_parse, the envelope (operation, hive_id)
+ * and the operation table's field checks and validators (core/hive/jobs/ops.c).
  *
  * Any body is either a validated request of a known operation, whose required fields are all
  * there with their types, or an RB_EINVAL with a message (a 400). Test operations are enabled,
@@ -12,8 +12,8 @@
 
 #include "fuzz.h"
 #include "hive.h"
-#include "jobs.h"
-#include "ops.h"
+#include "jobs/jobs.h"
+#include "jobs/ops.h"
 #include "rb_fs.h"
 
 static struct rb_hive hive;

@@ -1,5 +1,5 @@
 /*
- * fuzz_pkgbuild.c - the PKGBUILD reader (core/hive/pkgbuild.c) and the source-entry parser,
+ * fuzz_pkgbuild.c - the PKGBUILD reader (core/hive/install/pkgbuild.c) and the source-entry parser,
  * as worker_install uses them on a catalog's PKGBUILD.
  *
  * The reader must refuse, never crash, hang or abort, on any text: a catalog is not trusted.
@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "fuzz.h"
-#include "pkgbuild.h"
+#include "install/pkgbuild.h"
 
 static void check_strv(const struct rb_strv *sv)
 {

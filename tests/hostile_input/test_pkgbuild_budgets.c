@@ -14,7 +14,7 @@
 
 #include <cmocka.h>
 
-#include "pkgbuild.h"
+#include "install/pkgbuild.h"
 #include "rb_buf.h"
 
 #define HEAD "pkgname=w\npkgver=1.0\npkgrel=1\narch=('x86_64')\n"

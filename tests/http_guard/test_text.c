@@ -14,7 +14,7 @@
 #include <cmocka.h>
 
 #include "hive.h"
-#include "jobs.h"
+#include "jobs/jobs.h"
 #include "rb_fs.h"
 #include "rb_json.h"
 #include "rb_proc.h"

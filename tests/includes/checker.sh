@@ -13,15 +13,15 @@ run_check() { # run_check ROOT: sets out and rc
 
 # 1. The real tree, with jobs.h <- ops.h added to the existing ops.h <- jobs.h.
 cp -r "$RBEE_SRC/core" "$RBEE_SRC/plugins" "$T/"
-line=$(($(wc -l <"$T/core/hive/ops.h") + 1))
-echo '#include "jobs.h"' >>"$T/core/hive/ops.h"
+line=$(($(wc -l <"$T/core/hive/jobs/ops.h") + 1))
+echo '#include "jobs.h"' >>"$T/core/hive/jobs/ops.h"
 run_check "$T"
 assert_eq "$rc" 1 "a cycle added to a copy of the tree fails the check"
-assert_contains "$out" "cycle: core/hive/jobs -> core/hive/ops -> core/hive/jobs" \
+assert_contains "$out" "cycle: core/hive/jobs/jobs -> core/hive/jobs/ops -> core/hive/jobs/jobs" \
 	"and names the cycle's modules"
-assert_contains "$out" "core/hive/ops -> core/hive/jobs: core/hive/ops.h:$line includes \"jobs.h\"" \
+assert_contains "$out" "core/hive/jobs/ops -> core/hive/jobs/jobs: core/hive/jobs/ops.h:$line includes \"jobs.h\"" \
 	"and the file and line that close it"
-assert_contains "$out" "core/hive/jobs -> core/hive/ops: core/hive/jobs.h:" "and the other edge"
+assert_contains "$out" "core/hive/jobs/jobs -> core/hive/jobs/ops: core/hive/jobs/jobs.h:" "and the other edge"
 
 # 2. Synthetic trees for the rules.
 mk() { mkdir -p "$(dirname "$1")"; printf '%s\n' "${@:2}" >"$1"; }

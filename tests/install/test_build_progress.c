@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "build.h"
+#include "install/build.h"
 
 static bool parse(const char *line, uint64_t *done, uint64_t *total)
 {

@@ -10,7 +10,7 @@
 
 #include <cmocka.h>
 
-#include "pkgbuild.h"
+#include "install/pkgbuild.h"
 #include "rb_fs.h"
 
 static int parse(const char *text, const char *carch, struct rb_pkgbuild *pb, struct rb_err *err)

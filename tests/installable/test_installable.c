@@ -1,6 +1,6 @@
 /*
  * test_installable.c - what decides whether a catalog entry can be installed here, before
- * anything is fetched (core/hive/installable.c), and that every SHIPPED catalog entry agrees
+ * anything is fetched (core/hive/install/installable.c), and that every SHIPPED catalog entry agrees
  * with its PKGBUILD, read with the hive's own catalog and PKGBUILD readers.
  */
 #include <setjmp.h>
@@ -15,8 +15,8 @@
 
 #include <cmocka.h>
 
-#include "installable.h"
-#include "pkgbuild.h"
+#include "install/installable.h"
+#include "install/pkgbuild.h"
 #include "rb_catalog_dir.h"
 #include "rb_fs.h"
 

@@ -15,7 +15,7 @@
 #include <cmocka.h>
 
 #include "hive.h"
-#include "jobs.h"
+#include "jobs/jobs.h"
 #include "rb_fs.h"
 
 static struct rb_hive hive;

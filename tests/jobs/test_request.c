@@ -14,8 +14,8 @@
 #include <cmocka.h>
 
 #include "hive.h"
-#include "jobs.h"
-#include "ops.h"
+#include "jobs/jobs.h"
+#include "jobs/ops.h"
 
 static struct rb_hive hive;
 

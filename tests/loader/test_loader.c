@@ -11,8 +11,8 @@
 
 #include <cmocka.h>
 
-#include "backends.h"
-#include "host.h"
+#include "backends/backends.h"
+#include "backends/host.h"
 
 static char plugin_dir[4096];
 

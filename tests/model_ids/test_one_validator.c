@@ -13,9 +13,9 @@
 #include <cmocka.h>
 
 #include "hive.h"
-#include "jobs.h"
-#include "models.h"
-#include "ops.h"
+#include "jobs/jobs.h"
+#include "models/models.h"
+#include "jobs/ops.h"
 
 static const char *const good[] = {
 	"TheBloke/Llama-2-7B-GGUF", "org/repo", "org/repo:model.Q4_K_M.gguf", "a/b:c",

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "gguf.h"
+#include "models/gguf.h"
 #include "gguf_writer.h"
 #include "rb_fs.h"
 

@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "hf.h"
+#include "models/hf.h"
 #include "rb_buf.h"
 
 /* A listing of "name:size" items in the model-info format ("siblings"). */

@@ -7,7 +7,7 @@
 
 #include <cmocka.h>
 
-#include "models.h"
+#include "models/models.h"
 
 static void splits_org_repo_and_file(void **state)
 {

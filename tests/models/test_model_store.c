@@ -11,7 +11,7 @@
 #include "gguf_writer.h"
 #include "hive.h"
 #include "hub_fixture.h"
-#include "models.h"
+#include "models/models.h"
 #include "rb_json.h"
 
 static struct rb_hive *hv;

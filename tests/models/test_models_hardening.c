@@ -9,7 +9,7 @@
 #include <cmocka.h>
 
 #include "hub_fixture.h"
-#include "models.h"
+#include "models/models.h"
 #include "rb_download.h"
 
 #define BLOB_SIZE (2u << 20)

@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "host.h"
+#include "backends/host.h"
 #include "rb_secrets.h"
 
 static const char *const secrets[] = {

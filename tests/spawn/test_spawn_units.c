@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "rb_procfs.h"
-#include "spawn.h"
-#include "topology.h"
+#include "workers/spawn.h"
+#include "backends/topology.h"
 
 #define LB (8 * sizeof(unsigned long))
 

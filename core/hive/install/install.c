@@ -15,14 +15,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends.h"
+#include "backends/backends.h"
 #include "build.h"
 #include "catalog.h"
 #include "hive.h"
-#include "host.h"
+#include "backends/host.h"
 #include "installable.h"
 #include "installed.h"
-#include "job.h"
+#include "jobs/job.h"
 #include "pkgbuild.h"
 #include "rb_fs.h"
 #include "rb_json.h"

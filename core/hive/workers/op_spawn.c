@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "hive.h"
-#include "job.h"
+#include "jobs/job.h"
 #include "rb_json.h"
 #include "rb_proc.h"
 #include "spawn.h"

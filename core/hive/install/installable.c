@@ -11,7 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "backends.h"
+#include "backends/backends.h"
 #include "rb_buf.h"
 #include "rb_fs.h"
 #include "rb_json.h"

@@ -19,7 +19,7 @@
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_proc.h"
-#include "workers.h"
+#include "workers/workers.h"
 
 void rb_installed_release(struct rb_installed *w)
 {

@@ -15,9 +15,9 @@
 #include <sys/utsname.h>
 #include <unistd.h>
 
-#include "backends.h"
-#include "host.h"
-#include "job.h"
+#include "backends/backends.h"
+#include "backends/host.h"
+#include "jobs/job.h"
 #include "rb_buf.h"
 #include "rb_json.h"
 #include "rb_proc.h"

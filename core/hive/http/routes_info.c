@@ -4,8 +4,8 @@
  */
 #include <stdio.h>
 
-#include "backends.h"
-#include "catalog.h"
+#include "backends/backends.h"
+#include "install/catalog.h"
 #include "hive.h"
 #include "rb_json.h"
 #include "routes.h"

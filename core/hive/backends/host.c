@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "hive.h"
-#include "job.h"
+#include "jobs/job.h"
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_proc.h"

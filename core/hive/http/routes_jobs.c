@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "hive.h"
-#include "jobs.h"
+#include "jobs/jobs.h"
 #include "rb_buf.h"
 #include "rb_json.h"
 #include "rb_proc.h"

@@ -8,15 +8,15 @@
 
 #include <string.h>
 
-#include "catalog.h"
+#include "install/catalog.h"
 #include "hive.h"
-#include "install.h"
-#include "installed.h"
-#include "models.h"
+#include "install/install.h"
+#include "install/installed.h"
+#include "models/models.h"
 #include "rb_fs.h"
 #include "rb_json.h"
-#include "spawn.h"
-#include "verify.h"
+#include "workers/spawn.h"
+#include "install/verify.h"
 
 /* Handlers are declared by the modules that implement them (included above). */
 

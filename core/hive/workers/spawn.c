@@ -25,12 +25,12 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "backends.h"
+#include "backends/backends.h"
 #include "hive.h"
-#include "host.h"
-#include "installed.h"
-#include "job.h"
-#include "models.h"
+#include "backends/host.h"
+#include "install/installed.h"
+#include "jobs/job.h"
+#include "models/models.h"
 #include "rb_buf.h"
 #include "rb_fs.h"
 #include "rb_http.h"
@@ -39,7 +39,7 @@
 #include "rb_proc.h"
 #include "rb_procfs.h"
 #include "rb_sha256.h"
-#include "topology.h"
+#include "backends/topology.h"
 
 #define LONG_BITS (8 * sizeof(unsigned long))
 #define MAX_NUMA_NODES 1024       /* bits of the set_mempolicy node mask */

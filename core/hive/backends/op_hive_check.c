@@ -7,7 +7,7 @@
  * without it nothing can be installed or downloaded. A missing catalog is a warning, since
  * installed workers still run without one. The result is one `event: data` summary.
  */
-#include "jobs.h"
+#include "jobs/jobs.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -18,7 +18,7 @@
 #include <unistd.h>
 
 #include "backends.h"
-#include "catalog.h"
+#include "install/catalog.h"
 #include "hive.h"
 #include "rb_fs.h"
 #include "rb_json.h"

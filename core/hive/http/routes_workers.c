@@ -26,7 +26,7 @@
 #include "rb_json.h"
 #include "rb_proc.h"
 #include "rb_sse.h"
-#include "workers.h"
+#include "workers/workers.h"
 
 #define HEARTBEAT_MS 1000
 #define SLICE_MS 100             /* how often a waiting stream looks at its socket */

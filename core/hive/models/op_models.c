@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "job.h"
+#include "jobs/job.h"
 #include "rb_json.h"
 
 static void job_say(void *job, const char *line)

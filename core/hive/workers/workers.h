@@ -34,7 +34,7 @@
 
 #include <json-c/json.h>
 
-#include "models.h"
+#include "models/models.h"
 #include "rb_err.h"
 
 struct rb_hive;
