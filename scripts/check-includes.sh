@@ -16,9 +16,15 @@
 # files are inside one module and no edge. Including an X_internal.h from another folder is an
 # error of its own: the private header is the module's inside.
 #
+# Subsystems: a folder one level below a program's folder (core/hive/install, core/hive/jobs)
+# is a subsystem, and subsystems may not include each other in a cycle either: the folders
+# form layers (jobs at the bottom, http at the top). Files directly in a program's folder
+# (main.c, hive.h: the composition and the context every part is handed) belong to no
+# subsystem and are left to the module rule.
+#
 # Output: every cycle (the elementary cycles of each strongly connected component), each edge
 # with the file and line that makes it; exit 1 when there is one, 2 on a usage or resolution
-# error, 0 when the graph is acyclic.
+# error, 0 when both graphs are acyclic.
 set -euo pipefail
 root=${1:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 [ -d "$root/core" ] || { echo "check-includes: '$root' has no core/ folder" >&2; exit 2; }
@@ -93,45 +99,59 @@ for f in files:
         a, b = module[f], module[target]
         if a != b:
             edges.setdefault((a, b), "%s:%d includes \"%s\"" % (f, ln, name))
-nodes = sorted(set(module.values()))
-succ = {n: sorted(b for (a, b) in edges if a == n) for n in nodes}
+def subsystem(path):
+    parts = path.split("/")
+    return "/".join(parts[:3]) if len(parts) > 3 and parts[0] == "core" else None
 
-# Tarjan's strongly connected components (iterative).
-index, low, on, stack, comps, counter = {}, {}, set(), [], [], [0]
-for start in nodes:
-    if start in index:
-        continue
-    work = [(start, 0)]
-    while work:
-        v, i = work.pop()
-        if i == 0:
-            index[v] = low[v] = counter[0]
-            counter[0] += 1
-            stack.append(v)
-            on.add(v)
-        if i < len(succ[v]):
-            work.append((v, i + 1))
-            w = succ[v][i]
-            if w not in index:
-                work.append((w, 0))
-            elif w in on:
-                low[v] = min(low[v], index[w])
+sub_edges = {}
+for f in files:
+    for ln, name, target in incs[f]:
+        if target is None:
             continue
-        if low[v] == index[v]:
-            comp = []
-            while True:
-                w = stack.pop()
-                on.discard(w)
-                comp.append(w)
-                if w == v:
-                    break
-            if len(comp) > 1:
-                comps.append(sorted(comp))
-        if work:
-            parent = work[-1][0]
-            low[parent] = min(low[parent], low[v])
+        a, b = subsystem(f), subsystem(target)
+        if a and b and a != b:
+            sub_edges.setdefault((a, b), "%s:%d includes \"%s\"" % (f, ln, name))
 
-def cycles_in(comp):
+
+def strongly_connected(nodes, succ):
+    """Tarjan's strongly connected components (iterative); those of more than one node."""
+    index, low, on, stack, comps, counter = {}, {}, set(), [], [], [0]
+    for start in nodes:
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:
+            v, i = work.pop()
+            if i == 0:
+                index[v] = low[v] = counter[0]
+                counter[0] += 1
+                stack.append(v)
+                on.add(v)
+            if i < len(succ[v]):
+                work.append((v, i + 1))
+                w = succ[v][i]
+                if w not in index:
+                    work.append((w, 0))
+                elif w in on:
+                    low[v] = min(low[v], index[w])
+                continue
+            if low[v] == index[v]:
+                comp = []
+                while True:
+                    w = stack.pop()
+                    on.discard(w)
+                    comp.append(w)
+                    if w == v:
+                        break
+                if len(comp) > 1:
+                    comps.append(sorted(comp))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[v])
+    return comps
+
+
+def cycles_in(comp, succ):
     """Elementary cycles of one component, each started at its smallest node (no repeats)."""
     members = set(comp)
     found = []
@@ -150,24 +170,37 @@ def cycles_in(comp):
                 stack_.append(iter(x for x in succ[w] if x in allowed))
     return found
 
+
+def report(kind, edges_):
+    """Print the cycles of one graph; return how many."""
+    nodes = sorted({n for e in edges_ for n in e})
+    succ = {n: sorted(b for (a, b) in edges_ if a == n) for n in nodes}
+    total = 0
+    for comp in strongly_connected(nodes, succ):
+        print("include cycle among %d %s: %s" % (len(comp), kind, " ".join(comp)))
+        cyc = cycles_in(comp, succ)
+        for c in cyc:
+            total += 1
+            print("  cycle: " + " -> ".join(c + [c[0]]))
+            for a, b in zip(c, c[1:] + [c[0]]):
+                print("    %s -> %s: %s" % (a, b, edges_[(a, b)]))
+        if len(cyc) >= MAX_CYCLES:
+            print("  (more cycles in this component not listed)")
+    return total
+
+
 for e in errors:
     print("check-includes: " + e)
-total = 0
-for comp in comps:
-    print("include cycle among %d modules: %s" % (len(comp), " ".join(comp)))
-    cyc = cycles_in(comp)
-    for c in cyc:
-        total += 1
-        print("  cycle: " + " -> ".join(c + [c[0]]))
-        for a, b in zip(c, c[1:] + [c[0]]):
-            print("    %s -> %s: %s" % (a, b, edges[(a, b)]))
-    if len(cyc) >= MAX_CYCLES:
-        print("  (more cycles in this component not listed)")
-if comps:
-    print("check-includes: %d include cycle(s) in %d group(s) of modules; a module may include "
-          "only modules that do not include it back (docs/CONTRIBUTING.md)" % (total, len(comps)))
+nmod = report("modules", edges)
+nsub = report("subsystems", sub_edges)
+if nmod or nsub:
+    print("check-includes: %d include cycle(s) between modules, %d between subsystem folders; a "
+          "module (a folder) may include only modules (folders) that do not include it back "
+          "(docs/CONTRIBUTING.md)" % (nmod, nsub))
     sys.exit(1)
 if errors:
     sys.exit(2)
-print("check-includes: %d modules, %d include edges, no cycle" % (len(nodes), len(edges)))
+print("check-includes: %d modules, %d include edges, %d subsystems, %d subsystem edges, no cycle"
+      % (len(set(module.values())), len(edges), len({n for e in sub_edges for n in e}),
+         len(sub_edges)))
 PY

@@ -66,6 +66,9 @@ struct rb_hive {
 	 * main.c wires it to the process registry (rb_workers_uses_model), so the store needs
 	 * nothing of the supervisor; NULL (a store without a registry, in tests): none does. */
 	bool (*model_in_use)(struct rb_hive *hive, const char *model_id);
+	/* The same for an installed worker, asked before it is removed or replaced
+	 * (rb_workers_uses_installed); NULL: none is in use. */
+	bool (*installed_in_use)(struct rb_hive *hive, const char *installed_id);
 };
 
 /* Ask main() to shut the hive down cleanly (as SIGTERM does). */

@@ -15,6 +15,7 @@
 #include "install/catalog.h"
 #include "config.h"
 #include "hive.h"
+#include "hive_ops.h"
 #include "jobs/jobs.h"
 #include "install/mirror.h"
 #include "rb_fs.h"
@@ -100,10 +101,16 @@ int main(int argc, char **argv)
 	if (!hive.topology)
 		rb_warn("%s; CPU topology and GPU locality will be missing", err.msg);
 
-	/* The model store asks the process registry before deleting a model (hive.h). */
+	/* The model store asks the process registry before deleting a model, the installed-worker
+	 * store before removing or replacing a worker (hive.h). */
 	hive.model_in_use = rb_workers_uses_model;
+	hive.installed_in_use = rb_workers_uses_installed;
 
 	int rc = 1;
+	if (rb_hive_register_ops()) {
+		rb_error("the operation table refused a row (a duplicate or incomplete operation)");
+		goto out;
+	}
 	if (rb_backends_init(&hive, &err) || rb_jobs_init(&hive, &err) ||
 	    rb_workers_init(&hive, &err) || rb_server_start(&hive, &rb_hive_routes, &err)) {
 		rb_error("%s", err.msg);

@@ -12,6 +12,7 @@
 
 #include "fuzz.h"
 #include "hive.h"
+#include "hive_ops.h"
 #include "jobs/jobs.h"
 #include "jobs/ops.h"
 #include "rb_fs.h"
@@ -20,6 +21,7 @@ static struct rb_hive hive;
 
 int LLVMFuzzerInitialize(int *argc, char ***argv)
 {
+	rb_hive_register_ops();
 	(void)argc;
 	(void)argv;
 	setenv("RBEE_ENABLE_TEST_OPS", "1", 1);

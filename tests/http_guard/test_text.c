@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "hive.h"
+#include "hive_ops.h"
 #include "jobs/jobs.h"
 #include "rb_fs.h"
 #include "rb_json.h"
@@ -231,6 +232,8 @@ static void engine_job_text_is_valid_json_and_cannot_end_a_stream_early(void **s
 
 int main(void)
 {
+	if (rb_hive_register_ops())
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(utf8_ill_formed_bytes_become_replacement_characters),
 		cmocka_unit_test(json_refuses_nul_escapes_and_bad_utf8),

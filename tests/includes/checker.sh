@@ -23,6 +23,21 @@ assert_contains "$out" "core/hive/jobs/ops -> core/hive/jobs/jobs: core/hive/job
 	"and the file and line that close it"
 assert_contains "$out" "core/hive/jobs/jobs -> core/hive/jobs/ops: core/hive/jobs/jobs.h:" "and the other edge"
 
+# 1b. The real tree again, with the job engine (the bottom subsystem) reaching up into the
+# install subsystem: no two modules include each other, but the folders now do.
+rm -rf "$T/core" "$T/plugins"
+cp -r "$RBEE_SRC/core" "$RBEE_SRC/plugins" "$T/"
+echo '#include "install/install.h"' >>"$T/core/hive/jobs/jobs.c"
+run_check "$T"
+assert_eq "$rc" 1 "a subsystem cycle added to a copy of the tree fails the check"
+assert_contains "$out" "cycle: core/hive/install -> core/hive/jobs -> core/hive/install" \
+	"and names the two folders"
+assert_contains "$out" "core/hive/jobs -> core/hive/install: core/hive/jobs/jobs.c:" \
+	"and the file that closes it"
+rm -rf "$T/core" "$T/plugins"
+run_check "$RBEE_SRC"
+assert_eq "$rc" 0 "the real tree has no module or subsystem cycle"
+
 # 2. Synthetic trees for the rules.
 mk() { mkdir -p "$(dirname "$1")"; printf '%s\n' "${@:2}" >"$1"; }
 S="$T/s1"
@@ -78,6 +93,24 @@ mk "$S/core/r/r.c" '#include "store.h"'
 run_check "$S"
 assert_eq "$rc" 2 "an include that matches headers of two folders is an error"
 assert_contains "$out" "core/r/r.c: #include \"store.h\" is ambiguous" "naming the include"
+# Subsystems (folders below a program's folder) form layers: a cycle between two folders is
+# refused even when no two modules include each other; the program's own top files are not in
+# any subsystem.
+S="$T/s4"
+mk "$S/core/p/x/a.c" '#include "y/b.h"'
+mk "$S/core/p/y/b.h" ''
+mk "$S/core/p/y/c.c" '#include "x/d.h"'
+mk "$S/core/p/x/d.h" ''
+mk "$S/core/p/main.c" '#include "x/d.h"' '#include "y/b.h"'
+mk "$S/core/p/ctx.h" ''
+run_check "$S"
+assert_eq "$rc" 1 "folders that include each other fail"
+assert_contains "$out" "cycle: core/p/x -> core/p/y -> core/p/x" "named as a subsystem cycle"
+assert_contains "$out" "core/p/y -> core/p/x: core/p/y/c.c:1 includes \"x/d.h\"" "with its edge"
+rm "$S/core/p/y/c.c"
+mk "$S/core/p/y/c.c" '#include "ctx.h"'
+run_check "$S"
+assert_eq "$rc" 0 "layered folders, all using the top folder's context header, pass"
 run_check "$T/nowhere"
 assert_eq "$rc" 2 "a root without core/ is a usage error"
 pass

@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "hive.h"
+#include "hive_ops.h"
 #include "jobs/jobs.h"
 #include "rb_fs.h"
 #include "rb_proc.h"
@@ -296,6 +297,8 @@ static void shutdown_cancels_running_jobs_and_ends_their_streams(void **state)
 
 int main(void)
 {
+	if (rb_hive_register_ops())
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(job_runs_to_done_with_narration_data_and_one_terminal, setup, teardown),
 		cmocka_unit_test_setup_teardown(failing_job_ends_with_error_and_its_message, setup, teardown),

@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "hive.h"
+#include "hive_ops.h"
 #include "jobs/jobs.h"
 #include "rb_fs.h"
 
@@ -115,6 +116,8 @@ static void finished_jobs_are_retired_beyond_the_engine_byte_budget(void **state
 
 int main(void)
 {
+	if (rb_hive_register_ops())
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(finished_jobs_are_retired_beyond_the_engine_byte_budget,
 						setup, teardown),

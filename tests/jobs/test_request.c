@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "hive.h"
+#include "hive_ops.h"
 #include "jobs/jobs.h"
 #include "jobs/ops.h"
 
@@ -230,6 +231,8 @@ static void test_operations_exist_only_when_enabled(void **state)
 
 int main(void)
 {
+	if (rb_hive_register_ops())
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup(empty_body_is_refused, setup),
 		cmocka_unit_test_setup(malformed_json_is_refused, setup),

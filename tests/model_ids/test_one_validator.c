@@ -13,6 +13,7 @@
 #include <cmocka.h>
 
 #include "hive.h"
+#include "hive_ops.h"
 #include "jobs/jobs.h"
 #include "models/models.h"
 #include "jobs/ops.h"
@@ -113,6 +114,8 @@ static void submit_gives_the_validators_verdict_and_message(void **state)
 
 int main(void)
 {
+	if (rb_hive_register_ops())
+		return 1;
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(the_validator_accepts_good_ids),
 		cmocka_unit_test(the_validator_refuses_bad_ids),

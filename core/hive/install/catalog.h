@@ -49,11 +49,5 @@ int rb_catalog_resolve(struct rb_hive *hive, const char *ref, struct rb_buf *out
 const char *rb_catalog_source(struct rb_hive *hive);
 
 /* Operation handlers (op_catalog.c), rows of the table in ops.c. */
-/* worker_catalog_list: `event: data` {"workers":[...]}, narration "N workers in catalog ...".
- * Each entry also gets "installable" (bool) and "not_installable_because" (the reason worker_install
- * would refuse it before fetching anything, or null): see installable.h. */
-int rb_op_worker_catalog_list(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* worker_catalog_get {worker_id}: `event: data` with the entry, with the same two fields. */
-int rb_op_worker_catalog_get(struct rb_job *job, struct json_object *req, struct rb_err *err);
 
 #endif

@@ -16,6 +16,7 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
+#include "jobs/ops.h"
 #include "rb_err.h"
 
 struct rb_hive;
@@ -28,12 +29,18 @@ struct rb_job;
  * directory exists, never the network (docs/MIRROR.md). */
 int rb_install_worker(struct rb_job *job, const char *id, bool offline,
 		      struct json_object **result, struct rb_err *err);
-/* worker_install's own check at submit: "offline", when present, is a boolean. */
-int rb_op_worker_install_validate(struct rb_hive *hive, struct json_object *req,
-				  struct rb_err *err);
 
-/* Operation handler (op_workers.c), a row of the table in ops.c. worker_install {worker_id}:
- * `event: data` with the installed record and its verify report. */
-int rb_op_worker_install(struct rb_job *job, struct json_object *req, struct rb_err *err);
+/* The operations of this subsystem, rows for the table (rb_ops_add; jobs/ops.h):
+ * - worker_catalog_list: `event: data` {"workers":[...]}, narration "N workers in catalog ...".
+ *   Each entry also gets "installable" (bool) and "not_installable_because" (the reason
+ *   worker_install would refuse it before fetching anything, or null): see installable.h.
+ * - worker_catalog_get {worker_id}: the entry, with the same two fields. */
+extern const struct rb_op rb_catalog_ops[];
+/* - worker_install {worker_id, offline?}: the installed record and its verify report
+ *   ("offline", when present, is a boolean: checked at submit).
+ * - worker_list_installed: {"workers":[record...]}; worker_installed_get {worker_id}: the record.
+ * - worker_remove {worker_id}: {"worker_id","removed":true}.
+ * - worker_verify {worker_id}: the report; the job fails when a check failed. */
+extern const struct rb_op rb_install_ops[];
 
 #endif

@@ -19,7 +19,6 @@
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_proc.h"
-#include "workers/workers.h"
 
 void rb_installed_release(struct rb_installed *w)
 {
@@ -222,7 +221,7 @@ int rb_installed_find_by_type(struct rb_hive *hive, const char *type, struct rb_
 
 bool rb_installed_in_use(struct rb_hive *hive, const char *id)
 {
-	return rb_workers_uses_installed(hive, id);
+	return hive->installed_in_use && hive->installed_in_use(hive, id);
 }
 
 /* Open workers/.locks/<id><suffix> (created 0644), the id checked first. */

@@ -105,11 +105,5 @@ int rb_installed_from_json(struct json_object *meta, const char *dir, struct rb_
 
 /* Operation handlers (op_workers.c), rows of the table in ops.c. */
 struct rb_job;
-/* worker_list_installed: `event: data` {"workers":[record...]}. */
-int rb_op_worker_list_installed(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* worker_installed_get {worker_id}: `event: data` with the record. */
-int rb_op_worker_installed_get(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* worker_remove {worker_id}: `event: data` {"worker_id","removed":true}. */
-int rb_op_worker_remove(struct rb_job *job, struct json_object *req, struct rb_err *err);
 
 #endif

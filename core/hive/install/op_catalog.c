@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "install.h"
 #include "installable.h"
 #include "rb_json.h"
 #include "rb_log.h"
@@ -27,7 +28,7 @@ static void narrate_warning(void *job, const char *msg)
 	rb_job_say(job, "warning: %s", msg);
 }
 
-int rb_op_worker_catalog_list(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_catalog_list(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	(void)req;
 	struct rb_hive *hive = rb_job_hive(job);
@@ -48,7 +49,7 @@ int rb_op_worker_catalog_list(struct rb_job *job, struct json_object *req, struc
 	return 0;
 }
 
-int rb_op_worker_catalog_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_catalog_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct rb_hive *hive = rb_job_hive(job);
 	const char *id = rb_json_str(req, "worker_id");
@@ -64,3 +65,13 @@ int rb_op_worker_catalog_get(struct rb_job *job, struct json_object *req, struct
 	rb_job_data(job, entry);
 	return 0;
 }
+
+#define ID(name) { name, RB_FIELD_ID, 1, NULL }
+
+const struct rb_op rb_catalog_ops[] = {
+	{ "worker_catalog_list", { { 0 } }, NULL, rb_op_worker_catalog_list,
+	  "list the catalog's workers" },
+	{ "worker_catalog_get", { ID("worker_id") }, NULL, rb_op_worker_catalog_get,
+	  "show one catalog entry" },
+	{ NULL, { { 0 } }, NULL, NULL, NULL },
+};

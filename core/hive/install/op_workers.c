@@ -12,7 +12,7 @@
 #include "rb_json.h"
 #include "verify.h"
 
-int rb_op_worker_install(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_install(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct json_object *result = NULL;
 	int rc = rb_install_worker(job, rb_json_str(req, "worker_id"),
@@ -22,7 +22,7 @@ int rb_op_worker_install(struct rb_job *job, struct json_object *req, struct rb_
 	return rc;
 }
 
-int rb_op_worker_install_validate(struct rb_hive *hive, struct json_object *req,
+static int rb_op_worker_install_validate(struct rb_hive *hive, struct json_object *req,
 				  struct rb_err *err)
 {
 	(void)hive;
@@ -34,7 +34,7 @@ int rb_op_worker_install_validate(struct rb_hive *hive, struct json_object *req,
 	return 0;
 }
 
-int rb_op_worker_list_installed(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_list_installed(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	(void)req;
 	struct json_object *list = NULL;
@@ -49,7 +49,7 @@ int rb_op_worker_list_installed(struct rb_job *job, struct json_object *req, str
 	return 0;
 }
 
-int rb_op_worker_installed_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_installed_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct rb_installed w;
 	int rc = rb_installed_get(rb_job_hive(job), rb_json_str(req, "worker_id"), &w, err);
@@ -60,7 +60,7 @@ int rb_op_worker_installed_get(struct rb_job *job, struct json_object *req, stru
 	return 0;
 }
 
-int rb_op_worker_remove(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_remove(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	const char *id = rb_json_str(req, "worker_id");
 	int rc = rb_installed_remove(rb_job_hive(job), id, err);
@@ -88,7 +88,7 @@ static void first_failure(struct json_object *report, char *out, size_t len)
 	}
 }
 
-int rb_op_worker_verify(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_verify(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	const char *id = rb_json_str(req, "worker_id");
 	struct rb_installed w;
@@ -116,3 +116,19 @@ int rb_op_worker_verify(struct rb_job *job, struct json_object *req, struct rb_e
 	rb_job_say(job, "worker '%s' can run on this node", id);
 	return 0;
 }
+
+#define ID(name) { name, RB_FIELD_ID, 1, NULL }
+
+const struct rb_op rb_install_ops[] = {
+	{ "worker_install", { ID("worker_id") }, rb_op_worker_install_validate, rb_op_worker_install,
+	  "build and install a worker from its PKGBUILD" },
+	{ "worker_list_installed", { { 0 } }, NULL, rb_op_worker_list_installed,
+	  "list installed workers" },
+	{ "worker_installed_get", { ID("worker_id") }, NULL, rb_op_worker_installed_get,
+	  "show one installed worker" },
+	{ "worker_remove", { ID("worker_id") }, NULL, rb_op_worker_remove,
+	  "remove an installed worker" },
+	{ "worker_verify", { ID("worker_id") }, NULL, rb_op_worker_verify,
+	  "check an installed worker can run here" },
+	{ NULL, { { 0 } }, NULL, NULL, NULL },
+};

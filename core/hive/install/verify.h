@@ -37,8 +37,5 @@ const char *rb_node_arch(void);
 int rb_verify_worker(struct rb_hive *hive, struct rb_job *job, const struct rb_installed *w,
 		     struct json_object **report, bool *generic_ok, struct rb_err *err);
 
-/* Operation handler (op_workers.c), a row of the table in ops.c. worker_verify {worker_id}:
- * `event: data` with the report; the job fails when a check failed. */
-int rb_op_worker_verify(struct rb_job *job, struct json_object *req, struct rb_err *err);
 
 #endif

@@ -4,7 +4,7 @@
  *
  * Never part of rbee-hive: this file is not in the hive library. It is linked only into the
  * tests' build of the daemon (rbee-hive-test, core/CMakeLists.txt) and into unit tests, where a
- * constructor adds its row to the operation table (rb_op_register_extra). Even there it exists
+ * constructor adds its row to the operation table (rb_ops_add). Even there it exists
  * only when the hive runs with RBEE_ENABLE_TEST_OPS=1 (rb_jobs_op_available refuses it
  * otherwise, and so does its validator, for any other caller). Fields:
  *   seconds (u32, required, at most 3600)  how long its `sleep` child runs
@@ -128,17 +128,18 @@ static int test_sleep(struct rb_job *job, struct json_object *req, struct rb_err
 	return 0;
 }
 
-static const struct rb_op test_sleep_op = {
-	"test_sleep",
-	{ { "seconds", RB_FIELD_U32, 1 }, { "lines", RB_FIELD_U32, 0 }, { "fail", RB_FIELD_STRING, 0 },
-	  { "stubborn", RB_FIELD_U32, 0 } },
-	test_validate, test_sleep, "test only: run a 'sleep' child, narrating"
+static const struct rb_op test_sleep_ops[] = {
+	{ "test_sleep",
+	  { { "seconds", RB_FIELD_U32, 1, NULL }, { "lines", RB_FIELD_U32, 0, NULL },
+	    { "fail", RB_FIELD_STRING, 0, NULL }, { "stubborn", RB_FIELD_U32, 0, NULL } },
+	  test_validate, test_sleep, "test only: run a 'sleep' child, narrating" },
+	{ NULL, { { 0 } }, NULL, NULL, NULL },
 };
 
 /* Runs before main(), so the row is in the table before any thread looks. */
 __attribute__((constructor)) static void register_test_ops(void)
 {
-	if (rb_op_register_extra(&test_sleep_op)) {
+	if (rb_ops_add(test_sleep_ops)) {
 		fputs("op_test_sleep.c: cannot register test_sleep in the operation table\n", stderr);
 		abort();
 	}

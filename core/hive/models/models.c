@@ -52,6 +52,12 @@ static bool store_name(const char *file)
 	       (n >= 5 && !strcmp(file + n - 5, ".part"));
 }
 
+int rb_model_id_check(const char *id, struct rb_err *err)
+{
+	struct rb_model_ref ref;
+	return rb_model_id_parse(id, &ref, err);
+}
+
 int rb_model_id_parse(const char *id, struct rb_model_ref *ref, struct rb_err *err)
 {
 	memset(ref, 0, sizeof(*ref));

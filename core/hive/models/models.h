@@ -24,6 +24,7 @@
 #include <json-c/json.h>
 
 #include "gguf.h"
+#include "jobs/ops.h"
 #include "rb_err.h"
 
 struct rb_hive;
@@ -104,15 +105,14 @@ struct rb_model_events {
 int rb_models_download(struct rb_hive *hive, const char *id, const struct rb_model_events *ev,
 		       struct rb_model_record *rec, struct rb_err *err);
 
-/* Operation handlers (op_models.c), rows of the table in ops.c. */
-struct rb_job;
-/* model_download {"model"}: the record, at once when already present. */
-int rb_op_model_download(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* model_list: {"models":[...]} as rb_models_list. */
-int rb_op_model_list(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* model_get {"id"}: the record. */
-int rb_op_model_get(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* model_delete {"id"}: {"id","deleted":true,"freed_bytes"}. */
-int rb_op_model_delete(struct rb_job *job, struct json_object *req, struct rb_err *err);
+/* rb_model_id_parse as a field check of the operation table (RB_FIELD_MODEL_ID). */
+int rb_model_id_check(const char *id, struct rb_err *err);
+
+/* The operations of this subsystem, rows for the table (rb_ops_add; jobs/ops.h):
+ * - model_download {"model"}: the record, at once when already present.
+ * - model_list: {"models":[...]} as rb_models_list.
+ * - model_get {"id"}: the record.
+ * - model_delete {"id"}: {"id","deleted":true,"freed_bytes"}. */
+extern const struct rb_op rb_model_ops[];
 
 #endif

@@ -24,7 +24,7 @@ static void job_progress(void *job, const char *stage, uint64_t done, uint64_t t
 	rb_job_progress(job, stage, done, total, rate_bps);
 }
 
-int rb_op_model_download(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_model_download(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	const char *id = rb_json_str(req, "model");
 	struct rb_model_events ev = { job_say, job_progress, rb_job_should_stop, job };
@@ -38,7 +38,7 @@ int rb_op_model_download(struct rb_job *job, struct json_object *req, struct rb_
 	return rc;
 }
 
-int rb_op_model_list(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_model_list(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	(void)req;
 	struct json_object *result;
@@ -60,7 +60,7 @@ int rb_op_model_list(struct rb_job *job, struct json_object *req, struct rb_err 
 	return 0;
 }
 
-int rb_op_model_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_model_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct rb_model_record *rec = malloc(sizeof(*rec));
 	if (!rec)
@@ -75,7 +75,7 @@ int rb_op_model_get(struct rb_job *job, struct json_object *req, struct rb_err *
 	return rc;
 }
 
-int rb_op_model_delete(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_model_delete(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	const char *id = rb_json_str(req, "id");
 	uint64_t freed = 0;
@@ -90,3 +90,14 @@ int rb_op_model_delete(struct rb_job *job, struct json_object *req, struct rb_er
 	rb_job_data(job, o);
 	return 0;
 }
+
+#define MODEL(name) { name, RB_FIELD_MODEL_ID, 1, rb_model_id_check }
+
+const struct rb_op rb_model_ops[] = {
+	{ "model_download", { MODEL("model") }, NULL, rb_op_model_download,
+	  "download a model from the hub" },
+	{ "model_list", { { 0 } }, NULL, rb_op_model_list, "list downloaded models" },
+	{ "model_get", { MODEL("id") }, NULL, rb_op_model_get, "show one model" },
+	{ "model_delete", { MODEL("id") }, NULL, rb_op_model_delete, "delete a model" },
+	{ NULL, { { 0 } }, NULL, NULL, NULL },
+};

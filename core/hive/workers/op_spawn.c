@@ -8,12 +8,13 @@
 
 #include "hive.h"
 #include "jobs/job.h"
+#include "models/models.h"
 #include "rb_json.h"
 #include "rb_proc.h"
 #include "spawn.h"
 #include "workers.h"
 
-int rb_op_worker_spawn(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_spawn(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct rb_spawn_request r = {
 		.model = rb_json_str(req, "model"),
@@ -42,7 +43,7 @@ int rb_op_worker_spawn(struct rb_job *job, struct json_object *req, struct rb_er
 	return 0;
 }
 
-int rb_op_worker_process_list(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_process_list(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	(void)req;
 	(void)err;
@@ -53,7 +54,7 @@ int rb_op_worker_process_list(struct rb_job *job, struct json_object *req, struc
 	return 0;
 }
 
-int rb_op_worker_pid_validate(struct rb_hive *hive, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_pid_validate(struct rb_hive *hive, struct json_object *req, struct rb_err *err)
 {
 	(void)hive;
 	int64_t pid = rb_json_int(req, "pid", 0);
@@ -63,7 +64,7 @@ int rb_op_worker_pid_validate(struct rb_hive *hive, struct json_object *req, str
 	return 0;
 }
 
-int rb_op_worker_process_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_process_get(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct rb_worker w;
 	int rc = rb_workers_get_pid(rb_job_hive(job), (pid_t)rb_json_int(req, "pid", 0), &w, err);
@@ -73,7 +74,7 @@ int rb_op_worker_process_get(struct rb_job *job, struct json_object *req, struct
 	return 0;
 }
 
-int rb_op_worker_process_delete(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_worker_process_delete(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	struct rb_hive *hive = rb_job_hive(job);
 	pid_t pid = (pid_t)rb_json_int(req, "pid", 0);
@@ -103,3 +104,19 @@ int rb_op_worker_process_delete(struct rb_job *job, struct json_object *req, str
 	rb_job_data(job, o);
 	return 0;
 }
+
+#define ID(name) { name, RB_FIELD_ID, 1, NULL }
+#define PID { "pid", RB_FIELD_U32, 1, NULL }
+
+const struct rb_op rb_worker_ops[] = {
+	{ "worker_spawn",
+	  { { "model", RB_FIELD_MODEL_ID, 1, rb_model_id_check }, ID("worker"),
+	    { "device", RB_FIELD_U32, 0, NULL } },
+	  NULL, rb_op_worker_spawn, "start a worker with a model on a device" },
+	{ "worker_process_list", { { 0 } }, NULL, rb_op_worker_process_list, "list running workers" },
+	{ "worker_process_get", { PID }, rb_op_worker_pid_validate, rb_op_worker_process_get,
+	  "show one running worker" },
+	{ "worker_process_delete", { PID }, rb_op_worker_pid_validate, rb_op_worker_process_delete,
+	  "stop a running worker" },
+	{ NULL, { { 0 } }, NULL, NULL, NULL },
+};

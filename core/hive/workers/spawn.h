@@ -62,16 +62,6 @@ uint64_t rb_spawn_needed_bytes(uint64_t size);
 bool rb_spawn_port_free(uint16_t port);
 
 /* Operation handlers (op_spawn.c), rows of the table in ops.c. */
-/* worker_spawn {"model","worker","device"?}: {"worker_id","pid","port","url","status":"ready",
- * "model","backend","device","device_id","installed_worker","log_path"}. */
-int rb_op_worker_spawn(struct rb_job *job, struct json_object *req, struct rb_err *err);
 /* worker_process_list: {"workers":[...]} as GET /v1/workers. */
-int rb_op_worker_process_list(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* worker_process_get {"pid"}: one worker; refused for pids this hive did not spawn. */
-int rb_op_worker_process_get(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* worker_process_delete {"pid"}: stop it; {"pid","worker_id","status":"stopped","exit"}. */
-int rb_op_worker_process_delete(struct rb_job *job, struct json_object *req, struct rb_err *err);
-/* Submit-time check of the pid operations: a pid is 1 or more. */
-int rb_op_worker_pid_validate(struct rb_hive *hive, struct json_object *req, struct rb_err *err);
 
 #endif

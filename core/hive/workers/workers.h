@@ -34,6 +34,7 @@
 
 #include <json-c/json.h>
 
+#include "jobs/ops.h"
 #include "models/models.h"
 #include "rb_err.h"
 
@@ -140,5 +141,14 @@ struct json_object *rb_workers_counts_json(struct rb_hive *hive);
 /* Whether a live entry runs installed worker `installed_id` / uses model `model_id`. */
 bool rb_workers_uses_installed(struct rb_hive *hive, const char *installed_id);
 bool rb_workers_uses_model(struct rb_hive *hive, const char *model_id);
+
+/* The operations of this subsystem (op_spawn.c), rows for the table (rb_ops_add; jobs/ops.h):
+ * - worker_spawn {"model","worker","device"?}: {"worker_id","pid","port","url",
+ *   "status":"ready","model","backend","device","device_id","installed_worker","log_path"}.
+ * - worker_process_list: the registry's workers.
+ * - worker_process_get {"pid"}: one worker; refused for pids this hive did not spawn.
+ * - worker_process_delete {"pid"}: stop it; {"pid","worker_id","status":"stopped","exit"}.
+ * A pid is checked at submit: 1 or more. */
+extern const struct rb_op rb_worker_ops[];
 
 #endif

@@ -7,7 +7,7 @@
  * without it nothing can be installed or downloaded. A missing catalog is a warning, since
  * installed workers still run without one. The result is one `event: data` summary.
  */
-#include "jobs/jobs.h"
+#include "hive_ops.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -17,9 +17,10 @@
 #include <sys/statvfs.h>
 #include <unistd.h>
 
-#include "backends.h"
-#include "install/catalog.h"
+#include "backends/backends.h"
 #include "hive.h"
+#include "install/catalog.h"
+#include "jobs/jobs.h"
 #include "rb_fs.h"
 #include "rb_json.h"
 
@@ -141,7 +142,7 @@ static struct json_object *check_catalog(struct rb_job *job)
 	return o;
 }
 
-int rb_op_hive_check(struct rb_job *job, struct json_object *req, struct rb_err *err)
+static int rb_op_hive_check(struct rb_job *job, struct json_object *req, struct rb_err *err)
 {
 	(void)req;
 	struct rb_hive *hive = rb_job_hive(job);
@@ -165,3 +166,9 @@ int rb_op_hive_check(struct rb_job *job, struct json_object *req, struct rb_err 
 		   navailable == 1 ? "" : "s");
 	return 0;
 }
+
+const struct rb_op rb_hive_check_ops[] = {
+	{ "hive_check", { { 0 } }, NULL, rb_op_hive_check,
+	  "self-test: backends, cache directory, catalog" },
+	{ NULL, { { 0 } }, NULL, NULL, NULL },
+};
