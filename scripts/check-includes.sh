@@ -112,6 +112,25 @@ for f in files:
         if a and b and a != b:
             sub_edges.setdefault((a, b), "%s:%d includes \"%s\"" % (f, ln, name))
 
+# One way in: the files outside a subsystem include one header of it, the one that says how to
+# use it (install/install.h); its other headers are its inside.
+entries = {}  # subsystem -> header -> first "file:line" including it from outside
+for f in files:
+    for ln, name, target in incs[f]:
+        b = subsystem(target) if target else None
+        if b and subsystem(f) != b:
+            entries.setdefault(b, {}).setdefault(target, "%s:%d" % (f, ln))
+facades = []
+for b in sorted(entries):
+    if len(entries[b]) > 1:
+        own = b + "/" + os.path.basename(b) + ".h"
+        facades.append("%s is included from outside through %d headers (%s); include only %s "
+                       "there and keep the others inside the folder" % (
+                           b, len(entries[b]),
+                           ", ".join("%s from %s" % (os.path.basename(h), w)
+                                     for h, w in sorted(entries[b].items())),
+                           own if own in fileset else "one of them"))
+
 
 def strongly_connected(nodes, succ):
     """Tarjan's strongly connected components (iterative); those of more than one node."""
@@ -193,14 +212,18 @@ for e in errors:
     print("check-includes: " + e)
 nmod = report("modules", edges)
 nsub = report("subsystems", sub_edges)
-if nmod or nsub:
-    print("check-includes: %d include cycle(s) between modules, %d between subsystem folders; a "
-          "module (a folder) may include only modules (folders) that do not include it back "
-          "(docs/CONTRIBUTING.md)" % (nmod, nsub))
+for m in facades:
+    print("check-includes: " + m)
+if nmod or nsub or facades:
+    print("check-includes: %d include cycle(s) between modules, %d between subsystem folders, "
+          "%d subsystem(s) entered through more than one header; a module (a folder) may "
+          "include only modules (folders) that do not include it back, and a folder only "
+          "through its one header (docs/CONTRIBUTING.md)" % (nmod, nsub, len(facades)))
     sys.exit(1)
 if errors:
     sys.exit(2)
-print("check-includes: %d modules, %d include edges, %d subsystems, %d subsystem edges, no cycle"
+print("check-includes: %d modules, %d include edges, %d subsystems, %d subsystem edges, no cycle, "
+      "one header into each subsystem"
       % (len(set(module.values())), len(edges), len({n for e in sub_edges for n in e}),
          len(sub_edges)))
 PY

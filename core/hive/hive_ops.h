@@ -8,7 +8,7 @@
 #ifndef RB_HIVE_OPS_H
 #define RB_HIVE_OPS_H
 
-#include "jobs/ops.h"
+#include "jobs/jobs.h"
 
 /* Add every operation of the hive to the table, once (later calls do nothing). main() calls it
  * before the job engine starts; so do the unit tests that submit jobs. 0, or -RB_EINVAL when a

@@ -12,20 +12,16 @@
 #include <unistd.h>
 
 #include "backends/backends.h"
-#include "install/catalog.h"
 #include "config.h"
 #include "hive.h"
 #include "hive_ops.h"
+#include "http/routes.h"
+#include "install/install.h"
 #include "jobs/jobs.h"
-#include "install/mirror.h"
 #include "rb_fs.h"
 #include "rb_http.h"
 #include "rb_log.h"
 #include "rb_proc.h"
-#include "http/routes.h"
-#include "http/server.h"
-#include "install/staging.h"
-#include "backends/topology.h"
 #include "workers/workers.h"
 
 static int write_port_file(const struct rb_config *cfg)

@@ -19,7 +19,7 @@
 
 #include "backends/backends.h"
 #include "hive.h"
-#include "install/catalog.h"
+#include "install/install.h"
 #include "jobs/jobs.h"
 #include "rb_fs.h"
 #include "rb_json.h"

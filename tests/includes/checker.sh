@@ -111,6 +111,22 @@ rm "$S/core/p/y/c.c"
 mk "$S/core/p/y/c.c" '#include "ctx.h"'
 run_check "$S"
 assert_eq "$rc" 0 "layered folders, all using the top folder's context header, pass"
+# One way into a subsystem: outside files include its one header (x/x.h), never its inside.
+S="$T/s5"
+mk "$S/core/p/x/x.h" '#include "part.h"'
+mk "$S/core/p/x/part.h" ''
+mk "$S/core/p/x/x.c" '#include "x.h"'
+mk "$S/core/p/y/y.c" '#include "x/x.h"'
+mk "$S/core/p/main.c" '#include "x/x.h"' '#include "y/y.h"'
+mk "$S/core/p/y/y.h" ''
+run_check "$S"
+assert_eq "$rc" 0 "a folder used through its one header passes (that header may include its parts)"
+mk "$S/core/p/y/y.c" '#include "x/x.h"' '#include "x/part.h"'
+run_check "$S"
+assert_eq "$rc" 1 "a folder entered through a second header fails"
+assert_contains "$out" "core/p/x is included from outside through 2 headers (part.h from core/p/y/y.c:2, x.h from" \
+	"naming each header and where it is included"
+assert_contains "$out" "include only core/p/x/x.h there" "and the one to use"
 run_check "$T/nowhere"
 assert_eq "$rc" 2 "a root without core/ is a usage error"
 pass

@@ -19,6 +19,10 @@
 
 #include "rb_err.h"
 
+/* The parts of this subsystem the rest of the hive uses besides the registry below. */
+#include "host.h"     /* host services, build environment, verify, launch plan */
+#include "topology.h" /* the hwloc topology, loaded once */
+
 struct rb_hive;
 struct rb_job;
 

@@ -12,7 +12,7 @@
 #include <unistd.h>
 
 #include "hive.h"
-#include "jobs/job.h"
+#include "jobs/jobs.h"
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_proc.h"

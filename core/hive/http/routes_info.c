@@ -5,7 +5,7 @@
 #include <stdio.h>
 
 #include "backends/backends.h"
-#include "install/catalog.h"
+#include "install/install.h"
 #include "hive.h"
 #include "rb_json.h"
 #include "routes.h"

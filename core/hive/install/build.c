@@ -23,7 +23,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "jobs/job.h"
+#include "jobs/jobs.h"
 #include "rb_buf.h"
 #include "rb_log.h"
 #include "rb_proc.h"

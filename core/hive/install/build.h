@@ -23,7 +23,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "backends/host.h"
+#include "backends/backends.h"
 #include "rb_buf.h"
 #include "pkgbuild.h"
 #include "rb_err.h"

@@ -14,7 +14,7 @@
 
 #include <json-c/json.h>
 
-#include "jobs/job.h"
+#include "jobs/jobs.h"
 #include "rb_buf.h"
 #include "rb_catalog_dir.h"
 #include "rb_err.h"

@@ -16,8 +16,15 @@
 #include <json-c/json.h>
 #include <stdbool.h>
 
-#include "jobs/ops.h"
+#include "jobs/jobs.h"
 #include "rb_err.h"
+
+/* The parts of this subsystem the rest of the hive uses; the others (build.h, pkgbuild.h,
+ * sources.h, installable.h, verify.h) are its inside. */
+#include "catalog.h"   /* the worker catalog: directory or HTTP */
+#include "installed.h" /* installed workers: lookup, locks, in-use */
+#include "mirror.h"    /* rbee-hive --fill-mirror */
+#include "staging.h"   /* one hive per RBEE_HOME; leftovers cleared at start */
 
 struct rb_hive;
 struct rb_job;

@@ -13,7 +13,7 @@
 
 #include "build.h"
 #include "catalog.h"
-#include "backends/host.h"
+#include "backends/backends.h"
 #include "pkgbuild.h"
 #include "rb_buf.h"
 #include "rb_fs.h"

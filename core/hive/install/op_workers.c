@@ -8,7 +8,7 @@
 
 #include "install.h"
 #include "installed.h"
-#include "jobs/job.h"
+#include "jobs/jobs.h"
 #include "rb_json.h"
 #include "verify.h"
 

@@ -16,7 +16,7 @@
 
 #include "catalog.h"
 #include "hive.h"
-#include "jobs/job.h"
+#include "jobs/jobs.h"
 #include "rb_buf.h"
 #include "rb_download.h"
 #include "rb_fs.h"

@@ -16,8 +16,8 @@
 #include <unistd.h>
 
 #include "backends/backends.h"
-#include "backends/host.h"
-#include "jobs/job.h"
+#include "backends/backends.h"
+#include "jobs/jobs.h"
 #include "rb_buf.h"
 #include "rb_json.h"
 #include "rb_proc.h"

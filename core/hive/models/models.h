@@ -24,7 +24,7 @@
 #include <json-c/json.h>
 
 #include "gguf.h"
-#include "jobs/ops.h"
+#include "jobs/jobs.h"
 #include "rb_err.h"
 
 struct rb_hive;

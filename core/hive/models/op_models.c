@@ -10,7 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "jobs/job.h"
+#include "jobs/jobs.h"
 #include "rb_json.h"
 
 static void job_say(void *job, const char *line)

@@ -7,7 +7,7 @@
 #include <stdio.h>
 
 #include "hive.h"
-#include "jobs/job.h"
+#include "jobs/jobs.h"
 #include "models/models.h"
 #include "rb_json.h"
 #include "rb_proc.h"

@@ -27,9 +27,9 @@
 
 #include "backends/backends.h"
 #include "hive.h"
-#include "backends/host.h"
-#include "install/installed.h"
-#include "jobs/job.h"
+#include "backends/backends.h"
+#include "install/install.h"
+#include "jobs/jobs.h"
 #include "models/models.h"
 #include "rb_buf.h"
 #include "rb_fs.h"
@@ -39,7 +39,7 @@
 #include "rb_proc.h"
 #include "rb_procfs.h"
 #include "rb_sha256.h"
-#include "backends/topology.h"
+#include "backends/backends.h"
 
 #define LONG_BITS (8 * sizeof(unsigned long))
 #define MAX_NUMA_NODES 1024       /* bits of the set_mempolicy node mask */

@@ -34,7 +34,7 @@
 
 #include <json-c/json.h>
 
-#include "jobs/ops.h"
+#include "jobs/jobs.h"
 #include "models/models.h"
 #include "rb_err.h"
 
