@@ -4,14 +4,15 @@
 # installed copy with nothing but the installed tree (pkg-config finds only the installed .pc,
 # whose -I must point at the installed header), exports only its descriptor, and the installed
 # hive loads it through RBEE_BACKEND_PATH: available in /v1/backends, its devices in
-# /v1/capabilities, and the probe's three answers as the guide describes them.
+# /v1/capabilities, and the probe's three answers as the guide describes them. The installed
+# hive finds its own plugins and catalog relative to its executable.
 . "$RBEE_SRC/tests/lib.sh"
 command -v make >/dev/null || fail "make is needed to build the installed example"
 command -v pkg-config >/dev/null || fail "pkg-config is needed to build the installed example"
 
 # Where the build installs, relative to the prefix (tests/sdk/CMakeLists.txt passes them).
 libdir=${RBEE_INSTALL_LIBDIR:?run through ctest} includedir=${RBEE_INSTALL_INCLUDEDIR:?run through ctest}
-docdir=${RBEE_INSTALL_DOCDIR:?run through ctest}
+docdir=${RBEE_INSTALL_DOCDIR:?run through ctest} datadir=${RBEE_INSTALL_DATADIR:?run through ctest}
 
 # --- install into a temporary DESTDIR under a prefix that is not the configured one
 DESTDIR="$T/dest" cmake --install "$RBEE_BUILD" --prefix /opt/rbee >"$T/install.log" 2>&1 ||
@@ -84,6 +85,11 @@ assert_eq "$(dev HELLO-1 .backend)" hello "/v1/capabilities lists HELLO-1 on bac
 assert_eq "$(dev HELLO-1 .index)" 1 "as device 1"
 assert_eq "$(dev HELLO-1 .name)" "Hello Accelerator" "with its name"
 assert_eq "$(dev HELLO-1 .memory_total_bytes)" $((8 << 30)) "and its memory"
+cpu_path=$(jq -r '.backends[] | select(.name == "cpu") | .state + " " + .path' <<<"$backends")
+assert_eq "$cpu_path" "available $root/$libdir/rbee/backends/rbee_backend_cpu.so" \
+	"the installed hive finds its own plugins in the installed plugin directory"
+assert_contains "$(curl -sf "$HIVE_URL/v1/info" | jq -r .catalog)" "'$root/$datadir/rbee/catalog'" \
+	"and defaults to the installed catalog"
 assert_contains "$(RBEE_HIVE_URL=$HIVE_URL "$root/bin/rbee" hive backends)" "2 pretend accelerators" \
 	"the installed rbee shows it in 'rbee hive backends'"
 assert_eq "$(curl -sf "$HIVE_URL/health")" ok "the hive answers /health"
