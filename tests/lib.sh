@@ -145,3 +145,23 @@ run_job() {
 job_data() {
 	awk '/^event: data$/{getline; sub(/^data: /,""); last=$0} END{print last}' <<<"$1"
 }
+
+# use_fake_cuda GPUS_CONF: the cuda backend sees the fake NVIDIA driver (tests/fake_cuda) with
+# the GPUs of GPUS_CONF, and a worker build finds a fake CUDA toolkit: an `nvcc` under
+# $T/cuda/bin (CUDA_HOME) that knows release 12.4 and the targets compute_70 to compute_90,
+# which is all the cuda backend's build_env asks of it.
+use_fake_cuda() {
+	export LD_LIBRARY_PATH="$RBEE_BUILD/tests/fake_cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
+	export RBEE_FAKE_GPUS="$1"
+	mkdir -p "$T/cuda/bin"
+	cat >"$T/cuda/bin/nvcc" <<'NVCC'
+#!/bin/sh
+case "$1" in
+--version) echo 'Cuda compilation tools, release 12.4, V12.4.131' ;;
+--list-gpu-arch) for a in 70 75 80 86 89 90; do echo "compute_$a"; done ;;
+*) exit 2 ;;
+esac
+NVCC
+	chmod 755 "$T/cuda/bin/nvcc"
+	export CUDA_HOME="$T/cuda"
+}

@@ -35,7 +35,7 @@ out=$(RBEE_API_TOKEN=$TOKEN timeout 10 "$RBEE" worker logs "$W_ID" --tail 50)
 assert_contains "$out" "listening on 127.0.0.1:$W_PORT" "a plain tail works with the token"
 
 # --- follow through a proxy that cuts the log stream on demand
-python3 "$RBEE_SRC/tests/cli_stack/cut_proxy.py" "$HIVE_PORT" "$T/proxy.port" "/logs" \
+python3 "$RBEE_SRC/tests/fixtures/cut_proxy.py" "$HIVE_PORT" "$T/proxy.port" "/logs" \
 	>>"$T/proxy.log" 2>&1 &
 proxy_pid=$!
 track $proxy_pid

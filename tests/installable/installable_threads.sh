@@ -8,19 +8,8 @@
 . "$RBEE_SRC/tests/spawn/spawn_lib.sh"
 command -v taskset >/dev/null || { echo "SKIP: no taskset"; exit 0; }
 
-export LD_LIBRARY_PATH="$RBEE_BUILD/tests/fake_cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export RBEE_FAKE_GPUS="$RBEE_SRC/tests/spawn/three-gpus.conf"
-mkdir -p "$T/cuda/bin"
-cat >"$T/cuda/bin/nvcc" <<'NVCC'
-#!/bin/sh
-case "$1" in
---version) echo 'Cuda compilation tools, release 12.4, V12.4.131' ;;
---list-gpu-arch) for a in 70 75 80 86 89 90; do echo "compute_$a"; done ;;
-*) exit 2 ;;
-esac
-NVCC
-chmod 755 "$T/cuda/bin/nvcc"
-export CUDA_HOME="$T/cuda"
+# The fake NVIDIA driver with three GPUs, and a fake nvcc for the cuda workers' builds.
+use_fake_cuda "$RBEE_SRC/tests/spawn/three-gpus.conf"
 
 # The test worker's --slow-start-ms takes a number: it carries {threads} to /proc/PID/cmdline.
 make_spawn_catalog "$T/catalog"

@@ -67,11 +67,13 @@ state=$(curl -sf "$HIVE_URL/v1/jobs" | jq -r '[.jobs[] | select(.operation == "t
 assert_eq "$state" cancelled "the hive lists the job cancelled"
 
 # --- a dropped connection: reconnect with Last-Event-ID, no line lost or repeated
-python3 "$RBEE_SRC/tests/jobs/drop_proxy.py" "$HIVE_PORT" "$T/proxy.port" 600 >>"$T/proxy.log" 2>&1 &
+python3 "$RBEE_SRC/tests/fixtures/cut_proxy.py" "$HIVE_PORT" "$T/proxy.port" /stream --after-bytes 600 \
+	>>"$T/proxy.log" 2>&1 &
 track $!
 proxy="http://127.0.0.1:$(wait_port_file "$T/proxy.port")"
 rc=$(RBEE_HIVE_URL=$proxy run_cli "$T/out" "$T/err" "$CLIENT" '{"operation":"test_sleep","seconds":1,"lines":40}')
 assert_eq "$rc" 0 "the job succeeds through a dropped connection"
+assert_contains "$(cat "$T/proxy.log")" "cut 1" "the proxy cut the job stream mid-way"
 assert_contains "$(cat "$T/err")" "reconnecting" "the client says it reconnects"
 assert_eq "$(grep '^line ' "$T/out")" "$(seq -f 'line %g of 40' 1 40)" "every line once, in order"
 

@@ -5,20 +5,8 @@
 . "$RBEE_SRC/tests/lib.sh"
 . "$RBEE_SRC/tests/spawn/spawn_lib.sh"
 
-export LD_LIBRARY_PATH="$RBEE_BUILD/tests/fake_cuda/lib${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}"
-export RBEE_FAKE_GPUS="$RBEE_SRC/tests/spawn/three-gpus.conf"
-# The cuda backend's build environment needs nvcc: a fake one that knows the GPUs' targets.
-mkdir -p "$T/cuda/bin"
-cat >"$T/cuda/bin/nvcc" <<'NVCC'
-#!/bin/sh
-case "$1" in
---version) echo 'Cuda compilation tools, release 12.4, V12.4.131' ;;
---list-gpu-arch) for a in 70 75 80 86 89 90; do echo "compute_$a"; done ;;
-*) exit 2 ;;
-esac
-NVCC
-chmod 755 "$T/cuda/bin/nvcc"
-export CUDA_HOME="$T/cuda"
+# The fake NVIDIA driver with three GPUs, and a fake nvcc for the cuda workers' builds.
+use_fake_cuda "$RBEE_SRC/tests/spawn/three-gpus.conf"
 
 make_spawn_catalog "$T/catalog"
 add_variant "$T/catalog" rbee-test-cuda cuda 30
