@@ -57,6 +57,10 @@
 #define TAG_EVENTFD UINT64_MAX
 #define TAG_INOTIFY (UINT64_MAX - 1)
 #define NO_HEAP SIZE_MAX
+/* A stream's HTTP/1.0 send buffer. */
+#define STREAM_BLOCK 256
+/* A stream's send buffer larger than this is freed once sent. */
+#define OUT_KEEP 256
 
 struct watch {
 	int wd;
@@ -815,13 +819,17 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (atomic_load(&st->gone) || atomic_load(&srv->closing))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
+		/* Sent: a stream that waits keeps no buffer (a replayed history can be large, and
+		 * thousands of streams wait at once). */
+		if (st->out.cap > OUT_KEEP)
+			rb_buf_release(&st->out);
 		rb_buf_reset(&st->out);
 		st->sent = 0;
 		pthread_mutex_lock(&st->lock);
 		unsigned seq = st->wake_seq;
 		pthread_mutex_unlock(&st->lock);
 		bool ended = false;
-		long long due = st->ops->fill(st->cls, st, &st->out, &ended);
+		long long due = st->ops->fill(st->cls, st, &st->out, max, &ended);
 		st->ended = ended;
 		if (st->out.len || ended)
 			continue;
@@ -942,10 +950,11 @@ enum MHD_Result rb_reply_stream(struct rb_request *req, const struct rb_stream_o
 				strerror(errno));
 	}
 	pthread_mutex_unlock(&srv->slock);
-	/* The block size only bounds one call of the reader; small, since every stream has its
-	 * own buffer of this size. */
+	/* The block size is the buffer of a response sent without chunks (HTTP/1.0): every
+	 * stream has its own, so it is small (a chunked one is sent from the connection's). */
 	struct MHD_Response *r =
-		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, 2048, stream_read, st, stream_free);
+		MHD_create_response_from_callback(MHD_SIZE_UNKNOWN, STREAM_BLOCK, stream_read, st,
+						  stream_free);
 	if (!r) {
 		stream_free(st);
 		return rb_reply_errf(req, RB_EINTERNAL, "cannot create the stream response");
@@ -1140,6 +1149,8 @@ int rb_server_open(const struct rb_server_config *cfg, struct rb_server **out,
 				       MHD_OPTION_CONNECTION_LIMIT, srv->max_connections,
 				       MHD_OPTION_PER_IP_CONNECTION_LIMIT, per_ip,
 				       MHD_OPTION_CONNECTION_TIMEOUT, srv->cfg.header_timeout_s,
+				       MHD_OPTION_CONNECTION_MEMORY_LIMIT,
+				       srv->cfg.conn_memory ? srv->cfg.conn_memory : (size_t)32768,
 				       MHD_OPTION_END);
 	if (!srv->daemon) {
 		close(fd);

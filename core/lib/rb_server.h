@@ -104,6 +104,10 @@ struct rb_server_config {
 	unsigned threads;            /* the polling pool (0: one per CPU) */
 	unsigned max_connections;    /* 0: RB_SERVER_MAX_CONNECTIONS */
 	unsigned drain_ms;           /* rb_server_close: how long draining streams may finish */
+	/* Bytes of libmicrohttpd memory per connection: request headers, response headers and
+	 * the send buffer (0: libmicrohttpd's 32 KiB). About half of it is touched, so it is
+	 * most of what an open stream costs. */
+	size_t conn_memory;
 };
 
 #define RB_SERVER_PER_IP 128u
@@ -151,10 +155,12 @@ const char *rb_request_query(struct rb_request *req, const char *name);
 #define RB_STREAM_CHUNK 16384
 
 struct rb_stream_ops {
-	/* Append to `out` what is ready now, without blocking (on a pool thread). Set *ended
+	/* Append to `out` what is ready now, about `want` bytes (what the connection takes at
+	 * once: more is held until sent), without blocking (on a pool thread). Set *ended
 	 * when the stream is over once `out` is sent. Return when to be asked again even if
 	 * nobody wakes the stream (rb_now_ms clock), or 0 for no deadline. */
-	long long (*fill)(void *cls, struct rb_stream *st, struct rb_buf *out, bool *ended);
+	long long (*fill)(void *cls, struct rb_stream *st, struct rb_buf *out, size_t want,
+			  bool *ended);
 	/* The stream is over (ended, client gone, or server stopping): release cls. After this
 	 * returns nothing may call rb_stream_wake for it any more. */
 	void (*release)(void *cls);

@@ -74,7 +74,8 @@ static void stream_wake(void *arg)
 }
 
 /* Hand over the events past the cursor; with none, say when a held-back one comes due. */
-static long long stream_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, bool *ended)
+static long long stream_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, size_t want,
+			     bool *ended)
 {
 	struct stream *st = cls;
 	if (!st->watching) { /* before the first look, so no event can slip in between */
@@ -84,7 +85,10 @@ static long long stream_fill(void *cls, struct rb_stream *rs, struct rb_buf *out
 		st->watching = true;
 	}
 	long long due = 0;
-	rb_job_poll_events(st->job, &st->cursor, RB_STREAM_CHUNK, out, ended, &due);
+	/* About what the connection takes at once, so the text is sent in the same call and a
+	 * waiting stream holds none of it. */
+	rb_job_poll_events(st->job, &st->cursor, want < RB_STREAM_CHUNK ? want : RB_STREAM_CHUNK,
+			   out, ended, &due);
 	return due;
 }
 

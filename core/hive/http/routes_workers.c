@@ -107,9 +107,11 @@ static struct json_object *heartbeat_json(struct rb_hive *hive)
 }
 
 /* The first beat goes out at once; each later one a second after the previous. */
-static long long heartbeat_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, bool *ended)
+static long long heartbeat_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, size_t want,
+			       bool *ended)
 {
 	(void)rs;
+	(void)want;
 	struct stream *st = cls;
 	long long now = rb_now_ms();
 	if (st->beats && now < st->next_beat_ms)
@@ -257,8 +259,10 @@ static bool read_more(struct stream *st, struct rb_stream *rs, struct rb_buf *ou
 	return any;
 }
 
-static long long follow_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, bool *ended)
+static long long follow_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, size_t want,
+			       bool *ended)
 {
+	(void)want; /* a chunk of the log at a time */
 	struct stream *st = cls;
 	for (;;) {
 		char why[320];

@@ -12,6 +12,10 @@
 #define HTTP_TIMEOUT_DEFAULT_S 60u
 #define HTTP_HEADER_TIMEOUT_DEFAULT_S 10u
 #define STREAM_DRAIN_MS 2000u
+/* libmicrohttpd's memory per connection (RBEE_HTTP_CONN_MEMORY, bytes): request and response
+ * headers and the send buffer; most of what an open stream costs (10 000 streams: ~50 MiB).
+ * 4 KiB takes request headers up to about 3 KiB (larger: 431). */
+#define HTTP_CONN_MEMORY_DEFAULT 4096u
 
 int rb_server_start(struct rb_hive *hive, const struct rb_server_routes *routes,
 		    struct rb_err *err)
@@ -48,6 +52,8 @@ int rb_server_start(struct rb_hive *hive, const struct rb_server_routes *routes,
 						timeout_s < HTTP_HEADER_TIMEOUT_DEFAULT_S
 							? timeout_s : HTTP_HEADER_TIMEOUT_DEFAULT_S),
 		.drain_ms = STREAM_DRAIN_MS,
+		.conn_memory = (size_t)rb_env_uint("RBEE_HTTP_CONN_MEMORY", 4096, 1u << 20,
+						   HTTP_CONN_MEMORY_DEFAULT),
 	};
 	int rc = rb_server_open(&c, &hive->server, err);
 	if (rc)
