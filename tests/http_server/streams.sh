@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Streams hold no thread (issue 13). On the real hive, with 300 job streams, 20 heartbeat
-# streams and a log follow open at once:
-#   - the hive's thread count does not grow with them (thread-per-connection would add 321);
+# streams and 30 log follows open at once:
+#   - the hive's thread count does not grow with them (thread-per-connection would add 350);
+#   - clients of quiet streams (follows of a log nobody writes) that hang up have their
+#     connections closed within 3 s, though nothing is sent to them;
 #   - a line appended to a worker's log reaches the follower at once (inotify; a 250 ms poll
 #     misses the 100 ms bound most of the time);
 #   - heartbeats still come every second;
@@ -71,12 +73,24 @@ for s in jobs:
 for s in beats:
     if read_until(s, b"event: heartbeat", 10) is None:
         say("a heartbeat stream sent no beat"); sys.exit(1)
-follow = open_stream("/v1/workers/w-log/logs?follow=1&tail=1")
-if read_until(follow, b"first line", 10) is None:
-    say("the follow did not send the log's tail"); sys.exit(1)
+follows = [open_stream("/v1/workers/w-log/logs?follow=1&tail=1") for _ in range(30)]
+for s in follows:
+    if read_until(s, b"first line", 10) is None:
+        say("a follow did not send the log's tail"); sys.exit(1)
+follow = follows.pop()
 time.sleep(1)
 say("threads %d %d" % (base_threads, threads()))
 say("fds %d %d" % (base_fds, fds()))
+
+# 29 follow clients hang up while their streams wait on a quiet log: nothing is sent to them
+# for 15 s (the keep-alive), so only the server's own watch on their sockets can notice.
+before = fds()
+for s in follows:
+    s.close()
+t = time.time()
+while fds() > before - 29 and time.time() - t < 3:
+    time.sleep(0.05)
+say("quiet %d %d %.2f" % (before, fds(), time.time() - t))
 
 # A line appended to the log: how long until the follower has it (9 times, each while the
 # stream waits, at a random point of any poll cycle).
@@ -135,13 +149,17 @@ cat "$T/py.out"
 
 read -r _ base during < <(grep '^threads' "$T/py.out")
 [ "$during" -le $((base + 2)) ] ||
-	fail "the hive grew from $base to $during threads with 321 streams open"
-ok "321 streams open: the hive has $during threads (it had $base)"
+	fail "the hive grew from $base to $during threads with 350 streams open"
+ok "350 streams open: the hive has $during threads (it had $base)"
 [ "$during" -le $((2 * $(nproc) + 16)) ] || fail "$during threads is more than 2 x cores + 16"
 ok "threads stay within 2 x cores + a constant"
 read -r _ fbase fduring < <(grep '^fds' "$T/py.out")
-[ "$fduring" -ge $((fbase + 321)) ] || fail "the streams are not all open ($fbase -> $fduring descriptors)"
-ok "all 321 streams are held at once"
+[ "$fduring" -ge $((fbase + 350)) ] || fail "the streams are not all open ($fbase -> $fduring descriptors)"
+ok "all 350 streams are held at once"
+
+read -r _ qb qa qs < <(grep '^quiet' "$T/py.out")
+[ "$qa" -le $((qb - 29)) ] || fail "29 follow clients hung up, the hive went from $qb to $qa descriptors in $qs s"
+ok "29 hung-up clients of quiet streams freed their connections in $qs s"
 
 read -r _ lat < <(grep '^follow_ms' "$T/py.out")
 fast=0
