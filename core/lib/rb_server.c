@@ -123,6 +123,7 @@ struct conn_state {
 	bool answered; /* a reply was queued before the body was read: ignore the rest */
 	size_t drained; /* bytes of an oversized chunked body read and dropped */
 	bool has_body;  /* a body was announced (Content-Length > 0 or Transfer-Encoding) */
+	bool guarded;   /* the guards already passed on the first call */
 };
 
 static void oom(void)
@@ -411,8 +412,8 @@ static enum MHD_Result guard_failure(const struct rb_server *srv, struct MHD_Con
 static enum MHD_Result dispatch(struct rb_server *srv, struct MHD_Connection *conn,
 				const char *url, const char *method, struct conn_state *st)
 {
-	bool refused;
-	enum MHD_Result gr = guard_failure(srv, conn, &refused);
+	bool refused = false;
+	enum MHD_Result gr = st->guarded ? MHD_YES : guard_failure(srv, conn, &refused);
 	if (refused)
 		return gr;
 	char store[1024];
@@ -476,17 +477,16 @@ static bool answer_before_body(const struct rb_server *srv, struct MHD_Connectio
 	unsigned long long declared = cl ? strtoull(cl, NULL, 10) : 0;
 	st->has_body = declared > 0 || te;
 	const char *host = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Host");
+	if (rb_mhd_framing_failure(conn) || (host && !host_allowed(srv, host)) ||
+	    origin_refused(srv, conn))
+		return true;
 	if (!srv->cfg.max_body)
-		return st->has_body || rb_mhd_framing_failure(conn) ||
-		       (host && !host_allowed(srv, host));
+		return st->has_body;
 	if (declared > srv->cfg.max_body)
 		st->too_big = true;
-	if (st->too_big || rb_mhd_framing_failure(conn))
-		return true;
-	if ((host && !host_allowed(srv, host)) || origin_refused(srv, conn))
-		return true;
-	return st->has_body &&
-	       !rb_is_json_type(MHD_lookup_connection_value(conn, MHD_HEADER_KIND, "Content-Type"));
+	return st->too_big ||
+	       (st->has_body && !rb_is_json_type(MHD_lookup_connection_value(
+						 conn, MHD_HEADER_KIND, "Content-Type")));
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const char *url,
@@ -503,13 +503,16 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *conn, const 
 		rb_buf_init(&st->body);
 		*con_cls = st;
 		/* The headers are in: the shorter timeout for them no longer applies. */
-		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT, srv->cfg.timeout_s);
+		if (srv->cfg.timeout_s != srv->cfg.header_timeout_s)
+			MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
+						  srv->cfg.timeout_s);
 		/* Refuse before reading the body: the answer goes out at once and MHD closes the
 		 * connection instead of reading what follows. */
 		if (answer_before_body(srv, conn, st)) {
 			st->answered = true;
 			return dispatch(srv, conn, url, method, st);
 		}
+		st->guarded = true; /* answer_before_body found no guard refusing: not again */
 		return MHD_YES;
 	}
 	if (st->answered) {
@@ -542,7 +545,8 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 	struct rb_server *srv = cls;
 	struct conn_state *st = *con_cls;
 	/* Waiting for the next request on a kept-alive connection: the header timeout again. */
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
+	    srv->cfg.timeout_s != srv->cfg.header_timeout_s)
 		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 					  srv->cfg.header_timeout_s);
 	if (st) {
