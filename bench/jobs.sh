@@ -61,6 +61,8 @@ j99=$(percentile "$tmp/job.t" 99)
 echo "job round trip (hive_check submit -> [DONE]) / GET /health, $RUNS runs each:"
 awk -v j="$j50" -v h="$h50" 'BEGIN {printf "  median ratio  %.1f\n", j / h}'
 awk -v j="$j99" -v h="$h99" 'BEGIN {printf "  p99 ratio     %.1f\n", j / h}'
+awk -v j="$j50" -v h="$h50" -v J="$j99" -v H="$h99" 'BEGIN {
+	printf "  (job %.2f / %.2f ms, /health %.2f / %.2f ms: median / p99)\n", j * 1000, J * 1000, h * 1000, H * 1000 }'
 
 # --- 2. STREAMS clients on one slow job
 threads() { ls "/proc/$hive/task" | wc -l; }
