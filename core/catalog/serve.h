@@ -11,7 +11,8 @@
  * routes: 405 JSON with an Allow header; any other path: 404 JSON. Requests never touch the
  * disk.
  *
- * Guards (as in the hive): ambiguous framing (two Content-Length or Host headers) is 400; a
+ * Guards (the shared server layer, rb_server.h, as in the hive): ambiguous framing (two
+ * Content-Length or Host headers) is 400; a
  * Host header that is not one of the server's names is 403 (DNS rebinding: the bind address,
  * localhost/127.0.0.1/[::1] on loopback, any address literal on a wildcard bind, the hostname,
  * and --allowed-hosts); a browser origin in the allow-list gets CORS headers (the original Hono

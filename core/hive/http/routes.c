@@ -22,6 +22,6 @@ static const struct rb_route routes[] = {
 	{ NULL, NULL, false, NULL },
 };
 
-/* The server knows no route by name: it is handed this table, and the hook that lets job
- * streams finish their last events before it closes the connections. */
-const struct rb_server_routes rb_hive_routes = { routes, rb_route_job_streams_drain };
+/* The server knows no route by name: it is handed this table. (Job streams finish their last
+ * events before it closes connections: they are streams that drain, see routes_jobs.c.) */
+const struct rb_server_routes rb_hive_routes = { routes };

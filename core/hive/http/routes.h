@@ -7,7 +7,7 @@
 
 #include "server.h"
 
-/* The hive's routes and the job streams' drain, for rb_server_start (main.c). */
+/* The hive's routes, for rb_server_start (main.c). */
 extern const struct rb_server_routes rb_hive_routes;
 
 /* routes_info.c: node facts */
@@ -22,10 +22,6 @@ enum MHD_Result rb_route_jobs_submit(struct rb_request *req);
 enum MHD_Result rb_route_jobs_list(struct rb_request *req);
 enum MHD_Result rb_route_job_stream(struct rb_request *req);
 enum MHD_Result rb_route_job_cancel(struct rb_request *req);
-/* Wait up to max_ms for the open job streams to finish sending (after rb_jobs_shutdown each
- * gets its terminal event and ends by itself), so stopping the server does not cut a stream
- * between its terminal event and the end of the response. */
-void rb_route_job_streams_drain(int max_ms);
 
 /* routes_workers.c: the process registry (worker spawn issue) */
 enum MHD_Result rb_route_workers_list(struct rb_request *req);

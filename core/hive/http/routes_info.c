@@ -21,7 +21,7 @@ enum MHD_Result rb_route_health(struct rb_request *req)
 
 enum MHD_Result rb_route_info(struct rb_request *req)
 {
-	struct rb_hive *h = req->hive;
+	struct rb_hive *h = rb_req_hive(req);
 	struct json_object *o = json_object_new_object();
 	char started[32];
 	struct tm tm;
@@ -48,9 +48,9 @@ enum MHD_Result rb_route_info(struct rb_request *req)
 
 enum MHD_Result rb_route_capabilities(struct rb_request *req)
 {
-	rb_backends_refresh(req->hive, DEVICE_MAX_AGE_MS);
+	rb_backends_refresh(rb_req_hive(req), DEVICE_MAX_AGE_MS);
 	struct rb_backend_info *list;
-	size_t n = rb_backends_list(req->hive, &list);
+	size_t n = rb_backends_list(rb_req_hive(req), &list);
 	struct json_object *devs = json_object_new_array();
 	for (size_t i = 0; i < n; i++) {
 		if (list[i].state != RB_BACKEND_AVAILABLE)
@@ -66,9 +66,9 @@ enum MHD_Result rb_route_capabilities(struct rb_request *req)
 
 enum MHD_Result rb_route_backends(struct rb_request *req)
 {
-	rb_backends_refresh(req->hive, DEVICE_MAX_AGE_MS);
+	rb_backends_refresh(rb_req_hive(req), DEVICE_MAX_AGE_MS);
 	struct rb_backend_info *list;
-	size_t n = rb_backends_list(req->hive, &list);
+	size_t n = rb_backends_list(rb_req_hive(req), &list);
 	struct json_object *arr = json_object_new_array();
 	for (size_t i = 0; i < n; i++)
 		json_object_array_add(arr, rb_backend_info_json(&list[i]));
@@ -83,6 +83,6 @@ enum MHD_Result rb_route_shutdown(struct rb_request *req)
 	struct json_object *o = json_object_new_object();
 	rb_json_add_str(o, "status", "shutting_down");
 	enum MHD_Result r = rb_reply_json(req, 202, o);
-	rb_hive_request_shutdown(req->hive);
+	rb_hive_request_shutdown(rb_req_hive(req));
 	return r;
 }

@@ -2,43 +2,35 @@
  * routes_jobs.c - the HTTP face of the job engine: POST /v1/jobs, GET /v1/jobs,
  * GET /v1/jobs/{id}/stream (SSE), DELETE /v1/jobs/{id}.
  *
- * A stream is an MHD callback response. libmicrohttpd runs one thread per connection, so the
- * callback may block: it waits on the job's condition variable for the next events, sends a
- * keep-alive comment after STREAM_KEEPALIVE_MS of silence, and ends the response right after
- * the terminal event. It waits in slices of STREAM_SLICE_MS and looks at the socket between
- * them, so a client that goes away (or a server that stops) ends the stream within a slice;
- * MHD then calls stream_free, which drops the stream's reference to the job.
+ * A stream holds no thread (rb_server.h): its fill hands over the job's events past its cursor
+ * and, when there are none, the server suspends the connection. The job wakes the stream
+ * through its waiter when it stores an event (or holds a progress event back: fill then asks
+ * to be woken when it comes due); the server adds the keep-alive comment after
+ * STREAM_KEEPALIVE_MS of silence, notices a client that hangs up, and calls stream_release,
+ * which drops the stream's waiter and its reference to the job. Job streams drain: after
+ * rb_jobs_shutdown each gets its terminal event and ends by itself, and rb_server_stop waits
+ * for that before it closes connections.
  */
 #include "routes.h"
 
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "hive.h"
 #include "jobs/jobs.h"
 #include "rb_buf.h"
 #include "rb_json.h"
 #include "rb_proc.h"
-#include "rb_sse.h"
 
 #define STREAM_KEEPALIVE_MS 15000
-#define STREAM_SLICE_MS 250
-
-/* Job streams whose response MHD has not released yet (see rb_route_job_streams_drain). */
-static atomic_int open_streams;
 
 struct stream {
 	struct rb_job *job; /* one reference */
 	uint64_t cursor;    /* id of the last event queued for sending */
-	struct rb_buf out;  /* SSE text not yet handed to MHD */
-	size_t sent;        /* bytes of `out` already handed over */
-	bool ended;         /* the terminal event is in `out` */
-	int sock;           /* the connection's socket, to notice the client leaving */
-	long long quiet_since_ms; /* when something was last handed over */
+	struct rb_job_waiter waiter;
+	bool watching;
 };
 
 enum MHD_Result rb_route_jobs_submit(struct rb_request *req)
@@ -46,10 +38,10 @@ enum MHD_Result rb_route_jobs_submit(struct rb_request *req)
 	struct rb_err err = RB_ERR_INIT;
 	const struct rb_op *op;
 	struct json_object *request;
-	if (rb_jobs_parse_request(req->hive, req->body, req->body_len, &op, &request, &err))
+	if (rb_jobs_parse_request(rb_req_hive(req), req->body, req->body_len, &op, &request, &err))
 		return rb_reply_err(req, &err);
 	char id[RB_JOB_ID_MAX];
-	if (rb_jobs_submit(req->hive, op, request, id, &err))
+	if (rb_jobs_submit(rb_req_hive(req), op, request, id, &err))
 		return rb_reply_err(req, &err);
 	char url[96];
 	snprintf(url, sizeof(url), "/v1/jobs/%s/stream", id);
@@ -61,14 +53,14 @@ enum MHD_Result rb_route_jobs_submit(struct rb_request *req)
 
 enum MHD_Result rb_route_jobs_list(struct rb_request *req)
 {
-	return rb_reply_json(req, 200, rb_jobs_list_json(req->hive));
+	return rb_reply_json(req, 200, rb_jobs_list_json(rb_req_hive(req)));
 }
 
 enum MHD_Result rb_route_job_cancel(struct rb_request *req)
 {
 	struct rb_err err = RB_ERR_INIT;
 	const char *id = req->params[0];
-	if (rb_jobs_cancel(req->hive, id, &err))
+	if (rb_jobs_cancel(rb_req_hive(req), id, &err))
 		return rb_reply_err(req, &err);
 	struct json_object *o = json_object_new_object();
 	rb_json_add_str(o, "job_id", id);
@@ -76,48 +68,45 @@ enum MHD_Result rb_route_job_cancel(struct rb_request *req)
 	return rb_reply_json(req, 200, o);
 }
 
-/* MHD content reader: hand over pending SSE text, fetching (and waiting for) more as needed. */
-static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
+static void stream_wake(void *arg)
 {
-	(void)pos;
+	rb_stream_wake(arg);
+}
+
+/* Hand over the events past the cursor; with none, say when a held-back one comes due. */
+static long long stream_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, size_t want,
+			     bool *ended)
+{
 	struct stream *st = cls;
-	while (st->sent == st->out.len) {
-		if (st->ended)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		rb_buf_reset(&st->out);
-		st->sent = 0;
-		size_t n = rb_job_read_events(st->job, &st->cursor, RB_STREAM_CHUNK, STREAM_SLICE_MS,
-					      &st->out, &st->ended);
-		if (n || st->ended)
-			continue; /* hand it over, or end once it has been */
-		if (rb_socket_gone(st->sock))
-			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (rb_now_ms() - st->quiet_since_ms >= STREAM_KEEPALIVE_MS)
-			rb_sse_write_comment(&st->out, "keep-alive");
+	if (!st->watching) { /* before the first look, so no event can slip in between */
+		st->waiter.wake = stream_wake;
+		st->waiter.arg = rs;
+		rb_job_watch(st->job, &st->waiter);
+		st->watching = true;
 	}
-	st->quiet_since_ms = rb_now_ms();
-	size_t n = st->out.len - st->sent;
-	if (n > max)
-		n = max;
-	memcpy(buf, st->out.data + st->sent, n);
-	st->sent += n;
-	return (ssize_t)n;
+	long long due = 0;
+	/* About what the connection takes at once, so the text is sent in the same call and a
+	 * waiting stream holds none of it. */
+	rb_job_poll_events(st->job, &st->cursor, want < RB_STREAM_CHUNK ? want : RB_STREAM_CHUNK,
+			   out, ended, &due);
+	return due;
 }
 
-static void stream_free(void *cls)
+static void stream_release(void *cls)
 {
 	struct stream *st = cls;
+	if (st->watching)
+		rb_job_unwatch(st->job, &st->waiter);
 	rb_job_unref(st->job);
-	rb_buf_release(&st->out);
 	free(st);
-	atomic_fetch_sub(&open_streams, 1);
 }
 
-void rb_route_job_streams_drain(int max_ms)
-{
-	for (int waited = 0; atomic_load(&open_streams) > 0 && waited < max_ms; waited += 10)
-		usleep(10 * 1000);
-}
+static const struct rb_stream_ops job_stream_ops = {
+	.fill = stream_fill,
+	.release = stream_release,
+	.keepalive_ms = STREAM_KEEPALIVE_MS,
+	.drains = true,
+};
 
 /* Last-Event-ID: the id of the last event the client has; absent means from the start. */
 static int parse_last_event_id(const char *v, uint64_t *out, struct rb_err *err)
@@ -144,7 +133,7 @@ enum MHD_Result rb_route_job_stream(struct rb_request *req)
 	uint64_t cursor;
 	if (parse_last_event_id(rb_request_header(req, "Last-Event-ID"), &cursor, &err))
 		return rb_reply_err(req, &err);
-	struct rb_job *job = rb_jobs_get(req->hive, id);
+	struct rb_job *job = rb_jobs_get(rb_req_hive(req), id);
 	if (!job)
 		return rb_reply_errf(req, RB_ENOTFOUND,
 				     "no job '%s' on this hive (finished jobs are kept for %d minutes)",
@@ -154,13 +143,10 @@ enum MHD_Result rb_route_job_stream(struct rb_request *req)
 		rb_job_unref(job);
 		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
 	}
-	atomic_fetch_add(&open_streams, 1);
 	st->job = job;
 	st->cursor = cursor;
-	st->sock = rb_request_socket(req);
-	st->quiet_since_ms = rb_now_ms();
-	rb_buf_init(&st->out);
 	/* A first comment gets the headers out at once, even for a job still queued. */
-	rb_buf_addf(&st->out, ": %s\n\n", rb_job_id(job));
-	return rb_reply_stream(req, stream_read, st, stream_free);
+	char first[RB_JOB_ID_MAX + 8];
+	snprintf(first, sizeof(first), ": %s\n\n", rb_job_id(job));
+	return rb_reply_stream(req, &job_stream_ops, st, first);
 }

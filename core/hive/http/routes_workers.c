@@ -2,12 +2,14 @@
  * routes_workers.c - the process registry over HTTP: GET /v1/workers (JSON),
  * GET /v1/workers/{worker_id}/logs?tail=N[&follow=1] and GET /v1/heartbeats/stream (SSE).
  *
- * The two streams are MHD callback responses that block in their connection's own thread
- * (libmicrohttpd runs one per connection). Both wait in short slices and look at the socket
- * between them, so a client that left, or a server that is stopping (MHD shuts the sockets
- * down), ends the stream within a slice even when there is nothing to send. What a stream holds
- * is bounded: it reads the log RB_STREAM_CHUNK at a time as the client takes it, and an
- * unfinished line at most FOLLOW_LINE_MAX. A plain tail is sent from the file as it goes.
+ * The two streams hold no thread (rb_server.h): each fill hands over what is ready and says
+ * when to be asked again, and the server suspends the connection in between. Heartbeats come
+ * from a deadline a second after the previous beat. A follow is woken by inotify when the log
+ * is written, truncated or replaced, or closed by a writer (a worker that exits closes it);
+ * whether the worker still runs is looked at on each wake and at least every
+ * WORKER_CHECK_MS (the registry sends no notice of a change). What a stream holds is bounded:
+ * it reads the log RB_STREAM_CHUNK at a time as the client takes it, and an unfinished line at
+ * most FOLLOW_LINE_MAX. A plain tail is sent from the file as it goes.
  */
 #include "routes.h"
 
@@ -24,13 +26,14 @@
 #include "rb_buf.h"
 #include "rb_fs.h"
 #include "rb_json.h"
+#include "rb_log.h"
 #include "rb_proc.h"
 #include "rb_sse.h"
 #include "workers/workers.h"
 
 #define HEARTBEAT_MS 1000
-#define SLICE_MS 100             /* how often a waiting stream looks at its socket */
-#define FOLLOW_POLL_MS 250       /* log follow: how often the file is looked at */
+#define WORKER_CHECK_MS 1000     /* follow: the worker's state is looked at least this often */
+#define FOLLOW_POLL_MS 250       /* follow without inotify (no watch could be set): poll */
 #define KEEPALIVE_MS 15000
 #define TAIL_DEFAULT 100
 #define TAIL_MAX 100000
@@ -43,35 +46,21 @@
 
 struct stream {
 	struct rb_hive *hive;
-	int sock;               /* the connection's socket, to notice it closing */
-	struct rb_buf out;      /* text not yet handed to MHD */
-	size_t sent;
-	bool ended;             /* after `out` drains, end the response */
 	/* follow */
 	char worker_id[RB_WORKER_ID_MAX];
 	char path[PATH_MAX];
 	off_t offset;           /* how far the log has been read */
 	struct rb_buf partial;  /* a line not finished yet */
-	long long last_sent_ms;
+	ino_t ino;              /* the log file watched (0: none yet) */
+	bool no_watch;          /* no inotify watch could be set: poll */
 	/* heartbeat */
 	unsigned long beats;
+	long long next_beat_ms;
 };
 
-/* Sleep up to ms in slices; false when the connection went away meanwhile. */
-static bool wait_connected(struct stream *st, int ms)
-{
-	for (int waited = 0; waited < ms; waited += SLICE_MS) {
-		if (rb_socket_gone(st->sock))
-			return false;
-		usleep((useconds_t)(ms - waited < SLICE_MS ? ms - waited : SLICE_MS) * 1000);
-	}
-	return !rb_socket_gone(st->sock);
-}
-
-static void stream_free(void *cls)
+static void stream_release(void *cls)
 {
 	struct stream *st = cls;
-	rb_buf_release(&st->out);
 	rb_buf_release(&st->partial);
 	free(st);
 }
@@ -81,40 +70,18 @@ static struct stream *stream_new(struct rb_request *req)
 	struct stream *st = calloc(1, sizeof(*st));
 	if (!st)
 		return NULL;
-	st->hive = req->hive;
-	st->sock = rb_request_socket(req);
-	rb_buf_init(&st->out);
+	st->hive = rb_req_hive(req);
 	rb_buf_init(&st->partial);
-	st->last_sent_ms = rb_now_ms();
 	return st;
-}
-
-/* Hand out what is pending; `fill` produces more (blocking) when nothing is. */
-static ssize_t stream_give(struct stream *st, char *buf, size_t max,
-			   void (*fill)(struct stream *st))
-{
-	while (st->sent == st->out.len) {
-		if (st->ended)
-			return MHD_CONTENT_READER_END_OF_STREAM;
-		rb_buf_reset(&st->out);
-		st->sent = 0;
-		fill(st);
-	}
-	size_t n = st->out.len - st->sent;
-	if (n > max)
-		n = max;
-	memcpy(buf, st->out.data + st->sent, n);
-	st->sent += n;
-	return (ssize_t)n;
 }
 
 /* ---- GET /v1/workers --------------------------------------------------------------------- */
 
 enum MHD_Result rb_route_workers_list(struct rb_request *req)
 {
-	if (!req->hive->workers)
+	if (!rb_req_hive(req)->workers)
 		return rb_reply_errf(req, RB_EUNAVAIL, "the worker registry is not running");
-	return rb_reply_json(req, 200, rb_workers_list_json(req->hive));
+	return rb_reply_json(req, 200, rb_workers_list_json(rb_req_hive(req)));
 }
 
 /* ---- GET /v1/heartbeats/stream ----------------------------------------------------------- */
@@ -139,37 +106,42 @@ static struct json_object *heartbeat_json(struct rb_hive *hive)
 	return o;
 }
 
-static void heartbeat_fill(struct stream *st)
+/* The first beat goes out at once; each later one a second after the previous. */
+static long long heartbeat_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, size_t want,
+			       bool *ended)
 {
-	/* The first beat goes out at once; each later one a second after the previous. */
-	if (st->beats++ && !wait_connected(st, HEARTBEAT_MS)) {
-		st->ended = true;
-		return;
-	}
+	(void)rs;
+	(void)want;
+	struct stream *st = cls;
+	long long now = rb_now_ms();
+	if (st->beats && now < st->next_beat_ms)
+		return st->next_beat_ms;
 	if (!st->hive->workers) {
-		st->ended = true;
-		return;
+		*ended = true;
+		return 0;
 	}
 	struct json_object *o = heartbeat_json(st->hive);
 	const char *s = rb_json_compact(o);
-	rb_sse_write_json_event(&st->out, 0, "heartbeat", s, strlen(s));
+	rb_sse_write_json_event(out, 0, "heartbeat", s, strlen(s));
 	json_object_put(o);
+	st->beats++;
+	st->next_beat_ms = now + HEARTBEAT_MS;
+	return 0;
 }
 
-static ssize_t heartbeat_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	(void)pos;
-	return stream_give(cls, buf, max, heartbeat_fill);
-}
+static const struct rb_stream_ops heartbeat_ops = {
+	.fill = heartbeat_fill,
+	.release = stream_release,
+};
 
 enum MHD_Result rb_route_heartbeats(struct rb_request *req)
 {
-	if (!req->hive->workers)
+	if (!rb_req_hive(req)->workers)
 		return rb_reply_errf(req, RB_EUNAVAIL, "the worker registry is not running");
 	struct stream *st = stream_new(req);
 	if (!st)
 		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
-	return rb_reply_stream(req, heartbeat_read, st, stream_free);
+	return rb_reply_stream(req, &heartbeat_ops, st, NULL);
 }
 
 /* ---- GET /v1/workers/{id}/logs ----------------------------------------------------------- */
@@ -216,14 +188,14 @@ static int open_tail(const char *path, long lines, off_t *start, off_t *end, str
 
 /* Emit complete lines of `text` as data events; keep an unfinished last line for later, up to
  * FOLLOW_LINE_MAX (a longer one goes out in pieces). Each byte is looked at once. */
-static void emit_lines(struct stream *st, const char *text, size_t len)
+static void emit_lines(struct stream *st, struct rb_buf *out, const char *text, size_t len)
 {
 	size_t start = 0;
 	for (size_t i = 0; i < len; i++) {
 		if (text[i] != '\n' && st->partial.len + (i - start) < FOLLOW_LINE_MAX)
 			continue;
 		rb_buf_add(&st->partial, text + start, i - start);
-		rb_sse_write_event(&st->out, 0, NULL, st->partial.data, st->partial.len);
+		rb_sse_write_event(out, 0, NULL, st->partial.data, st->partial.len);
 		rb_buf_reset(&st->partial);
 		start = text[i] == '\n' ? i + 1 : i;
 	}
@@ -246,8 +218,24 @@ static bool worker_running(struct stream *st, char *why, size_t len)
 	return false;
 }
 
+/* Watch the log (again, when it was replaced by another file): inotify wakes the stream when
+ * it changes. Without a watch the stream polls. */
+static void watch_log(struct stream *st, struct rb_stream *rs, ino_t ino)
+{
+	if (st->no_watch || ino == st->ino)
+		return;
+	struct rb_err err = RB_ERR_INIT;
+	if (rb_stream_watch_file(rs, st->path, &err)) {
+		rb_warn("logs: following '%s' by polling every %d ms: %s", st->worker_id,
+			FOLLOW_POLL_MS, err.msg);
+		st->no_watch = true;
+		return;
+	}
+	st->ino = ino;
+}
+
 /* Read what was appended since the last look (from the start again if the file shrank). */
-static bool read_more(struct stream *st)
+static bool read_more(struct stream *st, struct rb_stream *rs, struct rb_buf *out)
 {
 	int fd = open(st->path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
@@ -255,14 +243,14 @@ static bool read_more(struct stream *st)
 	struct stat sb;
 	bool any = false;
 	if (fstat(fd, &sb) == 0) {
+		watch_log(st, rs, sb.st_ino); /* before reading: a write after it wakes us */
 		if (sb.st_size < st->offset)
 			st->offset = 0;
 		char buf[RB_STREAM_CHUNK];
 		ssize_t n;
-		/* One chunk per call: what a stream holds stays bounded however fast the log grows,
-		 * and the caller looks at the socket between calls. */
+		/* One chunk per call: what a stream holds stays bounded however fast the log grows. */
 		if ((n = pread(fd, buf, sizeof(buf), st->offset)) > 0) {
-			emit_lines(st, buf, (size_t)n);
+			emit_lines(st, out, buf, (size_t)n);
 			st->offset += n;
 			any = true;
 		}
@@ -271,43 +259,36 @@ static bool read_more(struct stream *st)
 	return any;
 }
 
-static void follow_fill(struct stream *st)
+static long long follow_fill(void *cls, struct rb_stream *rs, struct rb_buf *out, size_t want,
+			       bool *ended)
 {
+	(void)want; /* a chunk of the log at a time */
+	struct stream *st = cls;
 	for (;;) {
 		char why[320];
 		/* Look at the worker before the file, so its last words are read before the end. */
 		bool running = worker_running(st, why, sizeof(why));
-		bool more = read_more(st);
-		if (st->out.len) {
-			st->last_sent_ms = rb_now_ms();
-			return;
-		}
-		if (more && !rb_socket_gone(st->sock))
-			continue; /* a chunk without a whole line: read on */
+		bool more = read_more(st, rs, out);
+		if (out->len)
+			return 0;
+		if (more)
+			continue; /* a chunk without a whole line: read on (at most FOLLOW_LINE_MAX) */
 		if (!running) {
 			if (st->partial.len)
-				rb_sse_write_event(&st->out, 0, NULL, st->partial.data, st->partial.len);
-			rb_sse_write_event(&st->out, 0, "end", why, strlen(why));
-			st->ended = true;
-			return;
+				rb_sse_write_event(out, 0, NULL, st->partial.data, st->partial.len);
+			rb_sse_write_event(out, 0, "end", why, strlen(why));
+			*ended = true;
+			return 0;
 		}
-		if (rb_now_ms() - st->last_sent_ms >= KEEPALIVE_MS) {
-			rb_sse_write_comment(&st->out, "keep-alive");
-			st->last_sent_ms = rb_now_ms();
-			return;
-		}
-		if (!wait_connected(st, FOLLOW_POLL_MS)) {
-			st->ended = true;
-			return;
-		}
+		return rb_now_ms() + (st->no_watch ? FOLLOW_POLL_MS : WORKER_CHECK_MS);
 	}
 }
 
-static ssize_t follow_read(void *cls, uint64_t pos, char *buf, size_t max)
-{
-	(void)pos;
-	return stream_give(cls, buf, max, follow_fill);
-}
+static const struct rb_stream_ops follow_ops = {
+	.fill = follow_fill,
+	.release = stream_release,
+	.keepalive_ms = KEEPALIVE_MS,
+};
 
 static int parse_tail(const char *v, long *out, struct rb_err *err)
 {
@@ -333,7 +314,7 @@ enum MHD_Result rb_route_worker_logs(struct rb_request *req)
 	if (rb_id_check("worker_id", id, &err) || parse_tail(rb_request_query(req, "tail"), &lines,
 							      &err))
 		return rb_reply_err(req, &err);
-	snprintf(path, sizeof(path), "%s/%s.log", req->hive->paths.logs, id);
+	snprintf(path, sizeof(path), "%s/%s.log", rb_req_hive(req)->paths.logs, id);
 	off_t start = 0, end = 0;
 	int fd = open_tail(path, lines, &start, &end, &err);
 	if (fd < 0) {
@@ -352,6 +333,7 @@ enum MHD_Result rb_route_worker_logs(struct rb_request *req)
 	snprintf(st->worker_id, sizeof(st->worker_id), "%s", id);
 	snprintf(st->path, sizeof(st->path), "%s", path);
 	st->offset = start; /* the tail is read like what follows it: a chunk at a time */
-	rb_buf_addf(&st->out, ": following %s\n\n", id);
-	return rb_reply_stream(req, follow_read, st, stream_free);
+	char first[RB_WORKER_ID_MAX + 20];
+	snprintf(first, sizeof(first), ": following %s\n\n", id);
+	return rb_reply_stream(req, &follow_ops, st, first);
 }

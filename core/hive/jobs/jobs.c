@@ -68,6 +68,7 @@ struct rb_job {
 
 	pthread_mutex_t lock;
 	pthread_cond_t cond; /* broadcast on every new event */
+	struct rb_job_waiter *waiters; /* woken with it (streams without a thread) */
 	enum job_state state;
 	long long created_ms, started_ms, finished_ms; /* wall clock, 0 = not yet */
 	long long finished_mono_ms;                    /* for retention */
@@ -200,6 +201,15 @@ static struct job_event *event_new(uint64_t id, const char *event, const char *d
 
 static void drop_events_locked(struct rb_job *job);
 
+/* Wake whoever waits for the job's events: threads on the condition, streams by their
+ * waiter. */
+static void notify_locked(struct rb_job *job)
+{
+	pthread_cond_broadcast(&job->cond);
+	for (struct rb_job_waiter *w = job->waiters; w; w = w->next)
+		w->wake(w->arg);
+}
+
 /* Store one event and wake the streams. No event follows the terminal. */
 static void append_locked(struct rb_job *job, const char *event, const char *data, size_t len,
 			  enum ev_kind kind)
@@ -219,7 +229,7 @@ static void append_locked(struct rb_job *job, const char *event, const char *dat
 	job->ev_bytes += e->len;
 	if (job->nev > RB_JOB_MAX_EVENTS || job->ev_bytes > RB_JOB_MAX_EVENT_BYTES)
 		drop_events_locked(job);
-	pthread_cond_broadcast(&job->cond);
+	notify_locked(job);
 }
 
 /*
@@ -392,12 +402,15 @@ void rb_job_progress(struct rb_job *job, const char *stage, uint64_t done, uint6
 	if (!complete && !strcmp(stage, job->last_stage) &&
 	    now - job->last_progress_ms < PROGRESS_INTERVAL_MS) {
 		struct pending_progress *p = &job->pend;
+		bool was_pending = p->valid;
 		p->valid = true;
 		snprintf(p->stage, sizeof(p->stage), "%s", stage);
 		p->done = done;
 		p->total = total;
 		p->rate_bps = rate_bps;
 		p->due_ms = job->last_progress_ms + PROGRESS_INTERVAL_MS;
+		if (!was_pending) /* a stream learns when it comes due (its due time stays) */
+			notify_locked(job);
 	} else {
 		job->pend.valid = false; /* superseded */
 		emit_progress_locked(job, stage, done, total, rate_bps);
@@ -1099,6 +1112,40 @@ static void deadline_in(struct timespec *ts, long long ms)
 		ts->tv_sec++;
 		ts->tv_nsec -= 1000000000L;
 	}
+}
+
+size_t rb_job_poll_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes,
+			  struct rb_buf *out, bool *ended, long long *due_ms)
+{
+	size_t n = rb_job_read_events(job, cursor, max_bytes, 0, out, ended);
+	pthread_mutex_lock(&job->lock);
+	*due_ms = job->pend.valid ? job->pend.due_ms : 0;
+	pthread_mutex_unlock(&job->lock);
+	return n;
+}
+
+void rb_job_watch(struct rb_job *job, struct rb_job_waiter *w)
+{
+	pthread_mutex_lock(&job->lock);
+	w->prev = NULL;
+	w->next = job->waiters;
+	if (job->waiters)
+		job->waiters->prev = w;
+	job->waiters = w;
+	pthread_mutex_unlock(&job->lock);
+}
+
+void rb_job_unwatch(struct rb_job *job, struct rb_job_waiter *w)
+{
+	pthread_mutex_lock(&job->lock);
+	if (w->prev)
+		w->prev->next = w->next;
+	else if (job->waiters == w)
+		job->waiters = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	pthread_mutex_unlock(&job->lock);
 }
 
 size_t rb_job_read_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes, int timeout_ms,

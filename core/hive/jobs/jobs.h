@@ -97,4 +97,23 @@ struct json_object *rb_jobs_list_json(struct rb_hive *hive);
 size_t rb_job_read_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes, int timeout_ms,
 			  struct rb_buf *out, bool *ended);
 
+/* The same without waiting, for a stream that holds no thread: *due_ms is set to when a
+ * held-back progress event comes due (rb_now_ms clock), 0 when none is. */
+size_t rb_job_poll_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes,
+			  struct rb_buf *out, bool *ended, long long *due_ms);
+
+/*
+ * Push instead of waiting: a watcher's wake(arg) runs whenever the job stores an event, and
+ * when a progress event is held back (it comes due later: see rb_job_poll_events). It runs
+ * under the job's lock, so it must only signal (rb_stream_wake) and never call back into the
+ * job. After rb_job_unwatch returns, wake is not running and will not run for that watcher.
+ */
+struct rb_job_waiter {
+	void (*wake)(void *arg);
+	void *arg;
+	struct rb_job_waiter *prev, *next; /* the job's, under its lock */
+};
+void rb_job_watch(struct rb_job *job, struct rb_job_waiter *w);
+void rb_job_unwatch(struct rb_job *job, struct rb_job_waiter *w);
+
 #endif
