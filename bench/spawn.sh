@@ -29,6 +29,9 @@ median() { sort -n | awk '{v[NR]=$1} END {print (NR % 2) ? v[(NR+1)/2] : (v[NR/2
 
 # --- the hive, the test worker installed, a model present ---
 export RBEE_HOME=$tmp/home RBEE_TEST_BIN=$build/tests/bin
+# A hive running as root runs workers as uids of their own (RBEE_WORKER_UIDS), which must be
+# able to reach the installed binary and the model: mktemp made $tmp private.
+chmod 755 "$tmp"
 mkdir -p "$RBEE_HOME" "$tmp/hub/org/tiny-GGUF"
 bash "$src/tests/worker_fixtures/make_catalog.sh" "$tmp/catalog" "http://127.0.0.1:9" 9 >/dev/null
 python3 "$src/tests/models/make_gguf.py" "$tmp/hub/org/tiny-GGUF/tiny.Q4_K_M.gguf" --ftype 15
@@ -45,7 +48,7 @@ url="http://127.0.0.1:$(cat "$tmp/hive.port")"
 
 run() {
 	local job
-	job=$(curl -sf -X POST --data-binary "$1" "$url/v1/jobs" | jq -r .job_id)
+	job=$(curl -sf -X POST -H 'Content-Type: application/json' --data-binary "$1" "$url/v1/jobs" | jq -r .job_id)
 	curl -sN "$url/v1/jobs/$job/stream"
 }
 out=$(run '{"operation":"worker_install","worker_id":"rbee-test-worker-local"}')
