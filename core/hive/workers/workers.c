@@ -813,11 +813,9 @@ static bool apply_health(struct rb_workers *ws, const struct rb_health_target *t
 void rb_workers_health_record(struct rb_workers *ws, const struct rb_health_target *t, size_t n)
 {
 	pthread_mutex_lock(&ws->lock);
-	bool any = false;
 	for (size_t i = 0; i < n && !ws->stopping; i++)
-		any |= apply_health(ws, &t[i]);
-	if (any)
-		changed_locked(ws, false); /* one write for the whole round */
+		if (apply_health(ws, &t[i]))
+			changed_locked(ws, false); /* the round's changes go in one write */
 	pthread_mutex_unlock(&ws->lock);
 }
 
