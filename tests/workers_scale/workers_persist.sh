@@ -8,7 +8,9 @@
 
 make_spawn_catalog "$T/catalog"
 start_fake_hub
-export RBEE_HEALTH_INTERVAL_MS=300 RBEE_STOP_GRACE_MS=2000
+# Changes no client waits for are batched for 3 s: what is on disk at an ack is there because
+# the ack waited for it, not because the batch happened to be written already.
+export RBEE_HEALTH_INTERVAL_MS=300 RBEE_STOP_GRACE_MS=2000 RBEE_REGISTRY_BATCH_MS=3000
 start_hive --catalog "$T/catalog"
 install rbee-test-worker-local
 download "$MODEL"

@@ -29,7 +29,7 @@
 #define DEFAULT_PORT_HI 9999
 #define DEFAULT_HEALTH_MS 5000
 #define REGISTRY_FILE "workers.json"
-#define PERSIST_BATCH_MS 50       /* a change no one waits for waits this long for others */
+#define DEFAULT_BATCH_MS 50       /* a change no one waits for waits this long for others */
 #define KILL_WAIT_MS 5000         /* after SIGKILL, how long to wait for the end */
 #define STOP_POLL_US 20000
 
@@ -98,7 +98,7 @@ void rb_workers_port_range(struct rb_hive *hive, uint16_t *lo, uint16_t *hi)
 /* ---- persistence ------------------------------------------------------------------------- */
 
 /* What is on disk when: every change marks the registry dirty (gen + 1) and the writer thread
- * saves a snapshot soon after, batching the changes of PERSIST_BATCH_MS into one file. Two
+ * saves a snapshot soon after, batching the changes of RBEE_REGISTRY_BATCH_MS (default DEFAULT_BATCH_MS) into one file. Two
  * kinds of change do not wait for the batch:
  *  - a worker's process started (its pid and start time, what re-adoption needs) is written at
  *    once: a hive killed after that write re-adopts the worker; the window in which a SIGKILL
@@ -144,7 +144,7 @@ static void *writer_main(void *arg)
 			pthread_cond_wait(&ws->dirty, &ws->lock);
 		if (ws->saved_gen == ws->gen)
 			break; /* stopping, and everything is on disk */
-		long long due = ws->dirty_since_ms + PERSIST_BATCH_MS;
+		long long due = ws->dirty_since_ms + ws->batch_ms;
 		while (!ws->urgent && !ws->writer_stop && rb_now_ms() < due)
 			timed_wait_until(&ws->dirty, &ws->lock, due);
 		uint64_t gen = ws->gen, changes = gen - ws->saved_gen;
@@ -496,6 +496,8 @@ static int configure(struct rb_workers *ws, struct rb_err *err)
 	if (!rc)
 		rc = env_int("RBEE_HEALTH_INTERVAL_MS", DEFAULT_HEALTH_MS, 100, 3600000,
 			     &ws->health_ms, err);
+	if (!rc)
+		rc = env_int("RBEE_REGISTRY_BATCH_MS", DEFAULT_BATCH_MS, 0, 10000, &ws->batch_ms, err);
 	if (!rc)
 		rc = parse_port_range(ws, err);
 	if (!rc && (size_t)snprintf(ws->path, sizeof(ws->path), "%s/%s", ws->hive->paths.state,

@@ -28,6 +28,7 @@ struct rb_workers {
 	char path[PATH_MAX];    /* state/workers.json */
 	int grace_ms;           /* RBEE_STOP_GRACE_MS */
 	int health_ms;          /* RBEE_HEALTH_INTERVAL_MS */
+	int batch_ms;           /* RBEE_REGISTRY_BATCH_MS */
 	uint16_t port_lo, port_hi, port_next;
 	struct rb_monitor *monitor;
 	/* Persistence (workers.c): every change bumps `gen`; the writer thread saves a snapshot
