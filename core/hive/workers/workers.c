@@ -151,7 +151,7 @@ static void *writer_main(void *arg)
 		ws->urgent = false;
 		size_t n = ws->n;
 		struct rb_worker *v = malloc((n ? n : 1) * sizeof(*v));
-		if (v)
+		if (v && n)
 			memcpy(v, ws->v, n * sizeof(*v));
 		pthread_mutex_unlock(&ws->lock);
 		struct rb_err err = RB_ERR_INIT;
