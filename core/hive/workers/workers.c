@@ -31,7 +31,8 @@
 #define REGISTRY_FILE "workers.json"
 #define DEFAULT_BATCH_MS 50       /* a change no one waits for waits this long for others */
 #define KILL_WAIT_MS 5000         /* after SIGKILL, how long to wait for the end */
-#define STOP_POLL_US 20000
+#define STOP_POLL_FIRST_US 1000  /* a stop looks for the end after 1 ms, then doubling ... */
+#define STOP_POLL_MAX_US 20000    /* ... up to this */
 
 static const char *const state_names[] = { "starting", "ready", "unhealthy", "exited", "stopped" };
 
@@ -372,6 +373,7 @@ static bool reap_locked(struct rb_workers *ws, struct rb_worker *w)
 static size_t wait_ended(struct rb_workers *ws, char (*ids)[RB_WORKER_ID_MAX], size_t n,
 			 long long deadline_ms)
 {
+	useconds_t delay_us = STOP_POLL_FIRST_US;
 	for (;;) {
 		size_t live = 0;
 		pthread_mutex_lock(&ws->lock);
@@ -382,7 +384,8 @@ static size_t wait_ended(struct rb_workers *ws, char (*ids)[RB_WORKER_ID_MAX], s
 		pthread_mutex_unlock(&ws->lock);
 		if (!live || rb_now_ms() >= deadline_ms)
 			return live;
-		usleep(STOP_POLL_US);
+		usleep(delay_us);
+		delay_us = delay_us * 2 > STOP_POLL_MAX_US ? STOP_POLL_MAX_US : delay_us * 2;
 	}
 }
 
