@@ -99,14 +99,15 @@ void rb_workers_port_range(struct rb_hive *hive, uint16_t *lo, uint16_t *hi)
 /* ---- persistence ------------------------------------------------------------------------- */
 
 /* What is on disk when: every change marks the registry dirty (gen + 1) and the writer thread
- * saves a snapshot soon after, batching the changes of RBEE_REGISTRY_BATCH_MS (default DEFAULT_BATCH_MS) into one file. Two
- * kinds of change do not wait for the batch:
+ * saves a snapshot soon after, batching the changes of RBEE_REGISTRY_BATCH_MS (default 50 ms)
+ * into one file. Two kinds of change do not wait for the batch:
  *  - a worker's process started (its pid and start time, what re-adoption needs) is written at
  *    once: a hive killed after that write re-adopts the worker; the window in which a SIGKILL
  *    loses a worker that runs is fork to rename, as long as one write, as it always was;
  *  - what a client is told: rb_workers_set_ready (spawn's [DONE]) and rb_workers_stop (a stop
- *    done) return only once the file holding their change is renamed into place, so an
- *    acknowledged spawn is re-adopted and an acknowledged stop never comes back.
+ *    done) return only once the file holding their change is renamed into place (written by
+ *    the waiting thread itself when no write is under way), so an acknowledged spawn is
+ *    re-adopted and an acknowledged stop never comes back.
  * Anything else (registration, port, health, an exit the monitor saw) may be lost by a
  * SIGKILL within the batch, which is harmless: an entry without a pid is skipped at load, and
  * a process that is not alive with its recorded start time is never re-adopted. */
@@ -120,20 +121,57 @@ static void changed_locked(struct rb_workers *ws, bool urgent)
 	pthread_cond_signal(&ws->dirty);
 }
 
-/* Wait until every change so far is on disk (or failed to be written, which the writer logs). */
-static void wait_saved_locked(struct rb_workers *ws)
-{
-	uint64_t gen = ws->gen;
-	ws->urgent = true;
-	pthread_cond_signal(&ws->dirty);
-	while (ws->saved_gen < gen && ws->writer_running)
-		pthread_cond_wait(&ws->saved, &ws->lock);
-}
-
 static void timed_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, long long until_ms)
 {
 	struct timespec ts = { .tv_sec = until_ms / 1000, .tv_nsec = (until_ms % 1000) * 1000000L };
 	pthread_cond_timedwait(cond, lock, &ts);
+}
+
+/* Save what the registry holds now: a snapshot under the lock, written, fsynced and renamed
+ * without it. One writer at a time (`writing`): the writer thread, or a thread that waits for
+ * its change to be on disk and finds nobody writing, which then writes itself rather than
+ * wake the writer and wait for it. Called and returns with the lock held. */
+static void write_once_locked(struct rb_workers *ws)
+{
+	ws->writing = true;
+	uint64_t gen = ws->gen, changes = gen - ws->saved_gen;
+	ws->urgent = false;
+	size_t n = ws->n;
+	struct rb_worker *v = malloc((n ? n : 1) * sizeof(*v));
+	if (v && n)
+		memcpy(v, ws->v, n * sizeof(*v));
+	pthread_mutex_unlock(&ws->lock);
+	struct rb_err err = RB_ERR_INIT;
+	int rc = v ? rb_workers_file_write(ws->path, v, n, &err)
+		   : rb_err_set(&err, RB_EINTERNAL, "out of memory");
+	free(v);
+	if (rc)
+		rb_error("the worker registry could not be saved, so a restarted hive would not find "
+			 "its workers: %s", err.msg);
+	pthread_mutex_lock(&ws->lock);
+	ws->writes++;
+	rb_debug("worker registry: write %llu of '%s' (%zu entries) holds %llu change(s), %llu in "
+		 "all", (unsigned long long)ws->writes, ws->path, n, (unsigned long long)changes,
+		 (unsigned long long)gen);
+	ws->saved_gen = gen;
+	ws->writing = false;
+	if (ws->gen != gen) {
+		ws->dirty_since_ms = rb_now_ms(); /* made while writing: batch from now */
+		pthread_cond_signal(&ws->dirty);
+	}
+	pthread_cond_broadcast(&ws->saved);
+}
+
+/* Wait until every change so far is on disk (or failed to be written, which is logged). */
+static void wait_saved_locked(struct rb_workers *ws)
+{
+	uint64_t gen = ws->gen;
+	while (ws->saved_gen < gen) {
+		if (ws->writing)
+			pthread_cond_wait(&ws->saved, &ws->lock);
+		else
+			write_once_locked(ws);
+	}
 }
 
 static void *writer_main(void *arg)
@@ -141,36 +179,19 @@ static void *writer_main(void *arg)
 	struct rb_workers *ws = arg;
 	pthread_mutex_lock(&ws->lock);
 	for (;;) {
-		while (ws->saved_gen == ws->gen && !ws->writer_stop)
+		while ((ws->saved_gen == ws->gen || ws->writing) && !ws->writer_stop)
 			pthread_cond_wait(&ws->dirty, &ws->lock);
+		if (ws->writing) {
+			pthread_cond_wait(&ws->saved, &ws->lock); /* stopping: let it finish */
+			continue;
+		}
 		if (ws->saved_gen == ws->gen)
 			break; /* stopping, and everything is on disk */
 		long long due = ws->dirty_since_ms + ws->batch_ms;
 		while (!ws->urgent && !ws->writer_stop && rb_now_ms() < due)
 			timed_wait_until(&ws->dirty, &ws->lock, due);
-		uint64_t gen = ws->gen, changes = gen - ws->saved_gen;
-		ws->urgent = false;
-		size_t n = ws->n;
-		struct rb_worker *v = malloc((n ? n : 1) * sizeof(*v));
-		if (v && n)
-			memcpy(v, ws->v, n * sizeof(*v));
-		pthread_mutex_unlock(&ws->lock);
-		struct rb_err err = RB_ERR_INIT;
-		int rc = v ? rb_workers_file_write(ws->path, v, n, &err)
-			   : rb_err_set(&err, RB_EINTERNAL, "out of memory");
-		free(v);
-		if (rc)
-			rb_error("the worker registry could not be saved, so a restarted hive would not "
-				 "find its workers: %s", err.msg);
-		pthread_mutex_lock(&ws->lock);
-		ws->writes++;
-		rb_debug("worker registry: write %llu of '%s' (%zu entries) holds %llu change(s), "
-			 "%llu in all", (unsigned long long)ws->writes, ws->path, n,
-			 (unsigned long long)changes, (unsigned long long)gen);
-		ws->saved_gen = gen;
-		if (ws->gen != gen)
-			ws->dirty_since_ms = rb_now_ms(); /* made while writing: batch from now */
-		pthread_cond_broadcast(&ws->saved);
+		if (!ws->writing && ws->saved_gen != ws->gen)
+			write_once_locked(ws);
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return NULL;

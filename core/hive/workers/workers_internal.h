@@ -39,6 +39,7 @@ struct rb_workers {
 	pthread_cond_t saved;   /* wakes those waiting for a generation to be on disk */
 	uint64_t gen, saved_gen;
 	bool urgent;            /* write now, without waiting for more changes to batch */
+	bool writing;           /* a snapshot is being written (by the writer or a waiter) */
 	long long dirty_since_ms;
 	uint64_t writes;        /* files written, for the debug log */
 };
