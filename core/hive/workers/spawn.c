@@ -11,6 +11,7 @@
 #include <limits.h>
 #include <linux/mempolicy.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <pwd.h>
 #include <sched.h>
 #include <stdio.h>
@@ -44,8 +45,9 @@
 #define LONG_BITS (8 * sizeof(unsigned long))
 #define MAX_NUMA_NODES 1024       /* bits of the set_mempolicy node mask */
 #define MAX_CPUS 65536            /* refuse absurd CPU numbers in a list */
-#define POLL_FIRST_MS 10          /* readiness backoff: first wait ... */
-#define POLL_MAX_MS 500           /* ... doubling up to this */
+#define POLL_FIRST_MS 1           /* readiness: waits between polls grow from this ... */
+#define POLL_SHARE 8              /* ... as 1/8 of the time waited so far ... */
+#define POLL_MAX_MS 500           /* ... up to this */
 #define HEALTH_REQ_MS 1000        /* one readiness request */
 #define NARRATE_EVERY_MS 5000     /* "still loading" lines */
 #define LOG_TAIL_LINES 8          /* log lines quoted when a start fails */
@@ -129,6 +131,91 @@ static int check_backend(struct spawn *s, struct rb_err *err)
 			  s->backend.reason[0] ? s->backend.reason : "no reason given");
 }
 
+/* ---- the binary's sha256, remembered ---------------------------------------------------- */
+
+/* Hashing a worker binary (hundreds of MiB for some) at every spawn costs more than the rest
+ * of the spawn. A digest is remembered by the file's identity: device, inode, size, mtime and
+ * ctime (which no one can set back: any write or chmod moves it), and reused while all five
+ * are the same. A file changed within SHA_RACY_S of its hashing is not remembered, since a
+ * filesystem with coarse timestamps could hide a later change in the same tick. */
+#define SHA_CACHE_SLOTS 32
+#define SHA_RACY_S 2
+
+struct sha_slot {
+	char path[PATH_MAX];
+	struct stat st;
+	char hex[65];
+	unsigned long long used;
+};
+
+static struct {
+	pthread_mutex_t lock;
+	struct sha_slot slot[SHA_CACHE_SLOTS];
+	unsigned long long tick;
+	unsigned long long hits, misses; /* for the debug log */
+} sha_cache = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static bool same_identity(const struct stat *a, const struct stat *b)
+{
+	return a->st_dev == b->st_dev && a->st_ino == b->st_ino && a->st_size == b->st_size &&
+	       a->st_mtim.tv_sec == b->st_mtim.tv_sec && a->st_mtim.tv_nsec == b->st_mtim.tv_nsec &&
+	       a->st_ctim.tv_sec == b->st_ctim.tv_sec && a->st_ctim.tv_nsec == b->st_ctim.tv_nsec;
+}
+
+static bool sha_cached(const char *path, const struct stat *st, char hex[65])
+{
+	bool hit = false;
+	pthread_mutex_lock(&sha_cache.lock);
+	for (size_t i = 0; i < SHA_CACHE_SLOTS && !hit; i++)
+		if ((hit = sha_cache.slot[i].path[0] && !strcmp(sha_cache.slot[i].path, path) &&
+			   same_identity(&sha_cache.slot[i].st, st))) {
+			memcpy(hex, sha_cache.slot[i].hex, 65);
+			sha_cache.slot[i].used = ++sha_cache.tick;
+		}
+	unsigned long long hits = hit ? ++sha_cache.hits : sha_cache.hits;
+	unsigned long long misses = hit ? sha_cache.misses : ++sha_cache.misses;
+	pthread_mutex_unlock(&sha_cache.lock);
+	rb_debug("sha256 of '%s': %s (%llu hits, %llu misses)", path,
+		 hit ? "remembered" : "computed", hits, misses);
+	return hit;
+}
+
+static void sha_remember(const char *path, const struct stat *st, const char hex[65])
+{
+	if (strlen(path) >= PATH_MAX || st->st_ctim.tv_sec + SHA_RACY_S >= time(NULL))
+		return;
+	pthread_mutex_lock(&sha_cache.lock);
+	struct sha_slot *c = &sha_cache.slot[0];
+	for (size_t i = 0; i < SHA_CACHE_SLOTS; i++) {
+		struct sha_slot *s = &sha_cache.slot[i];
+		if (!strcmp(s->path, path)) {
+			c = s; /* the same path's older digest goes */
+			break;
+		}
+		if (s->used < c->used)
+			c = s;
+	}
+	snprintf(c->path, sizeof(c->path), "%s", path);
+	c->st = *st;
+	memcpy(c->hex, hex, 65);
+	c->used = ++sha_cache.tick;
+	pthread_mutex_unlock(&sha_cache.lock);
+}
+
+/* The sha256 of `path`, whose stat() is `st`: remembered, or computed and remembered when the
+ * file did not change while it was read. */
+static int binary_sha256(const char *path, const struct stat *st, char hex[65],
+			 struct rb_err *err)
+{
+	if (sha_cached(path, st, hex))
+		return 0;
+	int rc = rb_sha256_file(path, hex, err);
+	struct stat after;
+	if (!rc && stat(path, &after) == 0 && same_identity(&after, st))
+		sha_remember(path, st, hex);
+	return rc;
+}
+
 /* The installed binary is still what was installed: present, executable, same sha256. */
 static int check_installed(struct spawn *s, struct rb_err *err)
 {
@@ -142,7 +229,7 @@ static int check_installed(struct spawn *s, struct rb_err *err)
 	if (!w->sha256[0])
 		return 0;
 	char hex[65];
-	int rc = rb_sha256_file(w->binary_path, hex, err);
+	int rc = binary_sha256(w->binary_path, &st, hex, err);
 	if (rc)
 		return rc;
 	if (strcasecmp(hex, w->sha256))
@@ -742,10 +829,30 @@ static bool bind_failure(struct spawn *s, const char *tail)
 	return false;
 }
 
+/* Whether something accepts connections on the worker's port (it listens on loopback): a
+ * refused connect() costs microseconds, an HTTP request that finds nobody a lot more. */
+static bool port_accepts(uint16_t port, int *e)
+{
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return true; /* cannot tell: let the request say */
+	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
+				 .sin_addr.s_addr = htonl(INADDR_LOOPBACK) };
+	bool ok = connect(fd, (struct sockaddr *)&a, sizeof(a)) == 0 || errno != ECONNREFUSED;
+	*e = errno;
+	close(fd);
+	return ok;
+}
+
 static bool healthy(struct spawn *s, char *why, size_t len)
 {
 	char url[256];
 	snprintf(url, sizeof(url), "%s%s", s->w.url, s->w.health_path);
+	int e;
+	if (!port_accepts(s->w.port, &e)) {
+		snprintf(why, len, "cannot reach '%s': %s", url, strerror(e));
+		return false;
+	}
 	struct rb_http_resp r;
 	struct rb_err err = RB_ERR_INIT;
 	rb_http_resp_init(&r);
@@ -765,7 +872,6 @@ enum wait_result { WAIT_READY, WAIT_EXITED, WAIT_FAILED };
 static enum wait_result wait_ready(struct spawn *s, struct rb_buf *tail, struct rb_err *err)
 {
 	long long t0 = rb_now_ms(), deadline = t0 + s->ready_timeout_ms, said = t0;
-	int delay = POLL_FIRST_MS;
 	char why[512] = "no answer yet";
 	rb_job_progress(s->job, "loading", 0, 0, 0);
 	for (;;) {
@@ -804,9 +910,11 @@ static enum wait_result wait_ready(struct spawn *s, struct rb_buf *tail, struct 
 			said = now_ms;
 		}
 		rb_job_progress(s->job, "loading", 0, 0, 0);
-		long long left = deadline - now_ms;
+		/* Late by at most an eighth of the wait: a worker ready in 10 ms is seen within 2 ms,
+		 * one that loads for a minute is asked twice a second. */
+		long long left = deadline - now_ms, delay = (now_ms - t0) / POLL_SHARE;
+		delay = delay < POLL_FIRST_MS ? POLL_FIRST_MS : delay > POLL_MAX_MS ? POLL_MAX_MS : delay;
 		usleep((useconds_t)(left < delay ? left : delay) * 1000);
-		delay = delay * 2 > POLL_MAX_MS ? POLL_MAX_MS : delay * 2;
 	}
 }
 

@@ -3,7 +3,8 @@
  *
  * worker_spawn (SPEC section 7) in one call, in this order, each failure a clear error:
  *   1. preflight, before anything starts: the backend is available on this node; a matching
- *      worker is installed and intact (binary present and executable, sha256 as installed);
+ *      worker is installed and intact (binary present and executable, sha256 as installed; the
+ *      digest is remembered while the file's device, inode, size, mtime and ctime stay the same);
  *      the device index exists for that backend; the model is in the store; the model fits the
  *      device's free memory with a margin (RB_SPAWN_FIT_MARGIN_PCT % of its size plus
  *      RB_SPAWN_FIT_MARGIN_BYTES);
@@ -13,7 +14,8 @@
  *   5. fork/exec through rb_proc_start: own process group, stdout/stderr appended to
  *      RBEE_HOME/logs/<worker_id>.log, CPU binding (sched_setaffinity) and memory binding
  *      (set_mempolicy MPOL_BIND) applied in the child with async-signal-safe calls only;
- *   6. readiness: the health path polled with backoff, `progress` events (stage "loading",
+ *   6. readiness: the health path polled, first every millisecond, then less often (an eighth
+ *      of the time waited so far, at most every 500 ms), `progress` events (stage "loading",
  *      then "ready"). The process ending first fails at once with its exit status and the last
  *      lines of its log; if it failed to bind its port, the start is retried on the next port
  *      (RB_SPAWN_PORT_ATTEMPTS in all). At the ready timeout (launch.ready_timeout_s of the

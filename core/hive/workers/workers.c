@@ -1,14 +1,19 @@
 /*
- * workers.c - the process registry's entries: registration, persistence and re-adoption,
- * queries and their JSON (see workers.h). Reaping, stopping and the monitor thread are in
- * workers_monitor.c.
+ * workers.c - the process registry (see workers.h): entries, reaping and stopping, queries and
+ * their JSON, and persistence. Changes are saved by a writer thread, off the lock: it snapshots
+ * the entries under the lock and writes, fsyncs and renames workers.json without it, one file
+ * for every change made meanwhile (see "persistence" below for what is on disk when).
+ * The monitor thread (workers_monitor.c) sees the registry only through the calls of
+ * workers_internal.h's "monitor's view"; workers.json's format is in workers_file.c.
  */
 #include "workers.h"
 
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -24,7 +29,10 @@
 #define DEFAULT_PORT_HI 9999
 #define DEFAULT_HEALTH_MS 5000
 #define REGISTRY_FILE "workers.json"
-#define REGISTRY_VERSION 1
+#define DEFAULT_BATCH_MS 50       /* a change no one waits for waits this long for others */
+#define KILL_WAIT_MS 5000         /* after SIGKILL, how long to wait for the end */
+#define STOP_POLL_FIRST_US 1000  /* a stop looks for the end after 1 ms, then doubling ... */
+#define STOP_POLL_MAX_US 20000    /* ... up to this */
 
 static const char *const state_names[] = { "starting", "ready", "unhealthy", "exited", "stopped" };
 
@@ -38,14 +46,6 @@ bool rb_worker_state_live(enum rb_worker_state state)
 {
 	return state == RB_WORKER_STARTING || state == RB_WORKER_READY ||
 	       state == RB_WORKER_UNHEALTHY;
-}
-
-static int state_from_name(const char *name)
-{
-	for (size_t i = 0; name && i < sizeof(state_names) / sizeof(state_names[0]); i++)
-		if (!strcmp(state_names[i], name))
-			return (int)i;
-	return -1;
 }
 
 /* ---- configuration ----------------------------------------------------------------------- */
@@ -98,76 +98,126 @@ void rb_workers_port_range(struct rb_hive *hive, uint16_t *lo, uint16_t *hi)
 
 /* ---- persistence ------------------------------------------------------------------------- */
 
-static struct json_object *entry_to_disk(const struct rb_worker *w)
+/* What is on disk when: every change marks the registry dirty (gen + 1) and the writer thread
+ * saves a snapshot soon after, batching the changes of RBEE_REGISTRY_BATCH_MS (default 50 ms)
+ * into one file. Two kinds of change do not wait for the batch:
+ *  - a worker's process started (its pid and start time, what re-adoption needs) is written at
+ *    once: a hive killed after that write re-adopts the worker; the window in which a SIGKILL
+ *    loses a worker that runs is fork to rename, as long as one write, as it always was;
+ *  - what a client is told: rb_workers_set_ready (spawn's [DONE]) and rb_workers_stop (a stop
+ *    done) return only once the file holding their change is renamed into place (written by
+ *    the waiting thread itself when no write is under way), so an acknowledged spawn is
+ *    re-adopted and an acknowledged stop never comes back.
+ * Anything else (registration, port, health, an exit the monitor saw) may be lost by a
+ * SIGKILL within the batch, which is harmless: an entry without a pid is skipped at load, and
+ * a process that is not alive with its recorded start time is never re-adopted. */
+
+static void changed_locked(struct rb_workers *ws, bool urgent)
 {
-	struct json_object *o = json_object_new_object();
-	rb_json_add_str(o, "worker_id", w->id);
-	rb_json_add_str(o, "installed_worker", w->installed_id);
-	rb_json_add_str(o, "backend", w->backend);
-	rb_json_add_int(o, "device", w->device);
-	rb_json_add_str(o, "device_id", w->device_id);
-	rb_json_add_str(o, "model", w->model);
-	rb_json_add_int(o, "pid", w->pid);
-	/* A string: start times are clock ticks and JSON readers may lose 64-bit integers. */
-	char st[32];
-	snprintf(st, sizeof(st), "%llu", w->start_time);
-	rb_json_add_str(o, "start_time", st);
-	rb_json_add_int(o, "port", w->port);
-	rb_json_add_str(o, "url", w->url);
-	rb_json_add_str(o, "health_path", w->health_path);
-	rb_json_add_str(o, "log_path", w->log_path);
-	rb_json_add_str(o, "state", rb_worker_state_name(w->state));
-	rb_json_add_int(o, "started_at", (int64_t)w->started_at);
-	rb_json_add_bool(o, "reaped", w->reaped);
-	rb_json_add_int(o, "wait_status", w->wait_status);
-	rb_json_add_str(o, "reason", w->reason);
-	return o;
+	if (ws->gen == ws->saved_gen)
+		ws->dirty_since_ms = rb_now_ms();
+	ws->gen++;
+	ws->urgent |= urgent;
+	pthread_cond_signal(&ws->dirty);
 }
 
-/* One persisted entry; false when it is not usable (it is then dropped with a warning). */
-static bool entry_from_disk(struct json_object *o, struct rb_worker *w)
+static void timed_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, long long until_ms)
 {
-	memset(w, 0, sizeof(*w));
-	rb_json_copy_str(w->id, sizeof(w->id), o, "worker_id");
-	rb_json_copy_str(w->installed_id, sizeof(w->installed_id), o, "installed_worker");
-	rb_json_copy_str(w->backend, sizeof(w->backend), o, "backend");
-	rb_json_copy_str(w->device_id, sizeof(w->device_id), o, "device_id");
-	rb_json_copy_str(w->model, sizeof(w->model), o, "model");
-	rb_json_copy_str(w->url, sizeof(w->url), o, "url");
-	rb_json_copy_str(w->health_path, sizeof(w->health_path), o, "health_path");
-	rb_json_copy_str(w->log_path, sizeof(w->log_path), o, "log_path");
-	rb_json_copy_str(w->reason, sizeof(w->reason), o, "reason");
-	int state = state_from_name(rb_json_str(o, "state"));
-	int64_t pid = rb_json_int(o, "pid", -1), port = rb_json_int(o, "port", -1);
-	const char *st = rb_json_str(o, "start_time");
-	if (!rb_id_valid(w->id) || state < 0 || pid < 0 || pid > 0x3fffffff || port < 0 ||
-	    port > 65535 || !st)
-		return false;
-	w->state = (enum rb_worker_state)state;
-	w->pid = (pid_t)pid;
-	w->port = (uint16_t)port;
-	w->start_time = strtoull(st, NULL, 10);
-	w->device = (uint32_t)rb_json_int(o, "device", 0);
-	w->started_at = (time_t)rb_json_int(o, "started_at", 0);
-	w->reaped = rb_json_bool(o, "reaped", false);
-	w->wait_status = (int)rb_json_int(o, "wait_status", 0);
-	if (!w->health_path[0])
-		snprintf(w->health_path, sizeof(w->health_path), "/health");
-	return true;
+	struct timespec ts = { .tv_sec = until_ms / 1000, .tv_nsec = (until_ms % 1000) * 1000000L };
+	pthread_cond_timedwait(cond, lock, &ts);
 }
 
-void rb_workers_save_locked(struct rb_workers *ws)
+/* Save what the registry holds now: a snapshot under the lock, written, fsynced and renamed
+ * without it. One writer at a time (`writing`): the writer thread, or a thread that waits for
+ * its change to be on disk and finds nobody writing, which then writes itself rather than
+ * wake the writer and wait for it. Called and returns with the lock held. */
+static void write_once_locked(struct rb_workers *ws)
 {
-	struct json_object *root = json_object_new_object(), *arr = json_object_new_array();
-	rb_json_add_int(root, "version", REGISTRY_VERSION);
-	for (size_t i = 0; i < ws->n; i++)
-		json_object_array_add(arr, entry_to_disk(&ws->v[i]));
-	json_object_object_add(root, "workers", arr);
+	ws->writing = true;
+	uint64_t gen = ws->gen, changes = gen - ws->saved_gen;
+	ws->urgent = false;
+	size_t n = ws->n;
+	struct rb_worker *v = malloc((n ? n : 1) * sizeof(*v));
+	if (v && n)
+		memcpy(v, ws->v, n * sizeof(*v));
+	pthread_mutex_unlock(&ws->lock);
 	struct rb_err err = RB_ERR_INIT;
-	if (rb_json_write_file(ws->path, root, &err))
+	int rc = v ? rb_workers_file_write(ws->path, v, n, &err)
+		   : rb_err_set(&err, RB_EINTERNAL, "out of memory");
+	free(v);
+	if (rc)
 		rb_error("the worker registry could not be saved, so a restarted hive would not find "
 			 "its workers: %s", err.msg);
-	json_object_put(root);
+	pthread_mutex_lock(&ws->lock);
+	ws->writes++;
+	rb_debug("worker registry: write %llu of '%s' (%zu entries) holds %llu change(s), %llu in "
+		 "all", (unsigned long long)ws->writes, ws->path, n, (unsigned long long)changes,
+		 (unsigned long long)gen);
+	ws->saved_gen = gen;
+	ws->writing = false;
+	if (ws->gen != gen) {
+		ws->dirty_since_ms = rb_now_ms(); /* made while writing: batch from now */
+		pthread_cond_signal(&ws->dirty);
+	}
+	pthread_cond_broadcast(&ws->saved);
+}
+
+/* Wait until every change so far is on disk (or failed to be written, which is logged). */
+static void wait_saved_locked(struct rb_workers *ws)
+{
+	uint64_t gen = ws->gen;
+	while (ws->saved_gen < gen) {
+		if (ws->writing)
+			pthread_cond_wait(&ws->saved, &ws->lock);
+		else
+			write_once_locked(ws);
+	}
+}
+
+static void *writer_main(void *arg)
+{
+	struct rb_workers *ws = arg;
+	pthread_mutex_lock(&ws->lock);
+	for (;;) {
+		while ((ws->saved_gen == ws->gen || ws->writing) && !ws->writer_stop)
+			pthread_cond_wait(&ws->dirty, &ws->lock);
+		if (ws->writing) {
+			pthread_cond_wait(&ws->saved, &ws->lock); /* stopping: let it finish */
+			continue;
+		}
+		if (ws->saved_gen == ws->gen)
+			break; /* stopping, and everything is on disk */
+		long long due = ws->dirty_since_ms + ws->batch_ms;
+		while (!ws->urgent && !ws->writer_stop && rb_now_ms() < due)
+			timed_wait_until(&ws->dirty, &ws->lock, due);
+		if (!ws->writing && ws->saved_gen != ws->gen)
+			write_once_locked(ws);
+	}
+	pthread_mutex_unlock(&ws->lock);
+	return NULL;
+}
+
+static int writer_start(struct rb_workers *ws, struct rb_err *err)
+{
+	int e = pthread_create(&ws->writer, NULL, writer_main, ws);
+	if (e)
+		return rb_err_set(err, RB_EINTERNAL, "cannot start the worker registry's writer "
+				  "thread: %s", strerror(e));
+	ws->writer_running = true;
+	return 0;
+}
+
+/* Write what is left, then end the writer. */
+static void writer_stop(struct rb_workers *ws)
+{
+	if (!ws->writer_running)
+		return;
+	pthread_mutex_lock(&ws->lock);
+	ws->writer_stop = true;
+	pthread_cond_signal(&ws->dirty);
+	pthread_mutex_unlock(&ws->lock);
+	pthread_join(ws->writer, NULL);
+	ws->writer_running = false;
 }
 
 static int push_entry(struct rb_workers *ws, const struct rb_worker *w)
@@ -184,7 +234,7 @@ static int push_entry(struct rb_workers *ws, const struct rb_worker *w)
 	return 0;
 }
 
-void rb_workers_remove_locked(struct rb_workers *ws, struct rb_worker *w)
+static void remove_locked(struct rb_workers *ws, struct rb_worker *w)
 {
 	size_t i = (size_t)(w - ws->v);
 	memmove(&ws->v[i], &ws->v[i + 1], (ws->n - i - 1) * sizeof(*w));
@@ -199,7 +249,7 @@ static void prune_locked(struct rb_workers *ws)
 		exited += !rb_worker_state_live(ws->v[i].state);
 	for (size_t i = 0; i < ws->n && exited > RB_WORKERS_KEEP_EXITED;) {
 		if (!rb_worker_state_live(ws->v[i].state)) {
-			rb_workers_remove_locked(ws, &ws->v[i]);
+			remove_locked(ws, &ws->v[i]);
 			exited--;
 		} else {
 			i++;
@@ -236,51 +286,220 @@ static bool adopt(struct rb_worker *w)
 	return false;
 }
 
-/* Move a registry file that cannot be read out of the way, keeping it for inspection. */
-static void set_aside(const char *path, const char *why)
-{
-	char aside[PATH_MAX + 64];
-	snprintf(aside, sizeof(aside), "%s.damaged-%lld", path, (long long)time(NULL));
-	if (rename(path, aside) == 0)
-		rb_error("worker registry '%s' is unreadable (%s); kept as '%s', starting with an "
-			 "empty registry: workers it listed are not supervised", path, why, aside);
-	else
-		rb_error("worker registry '%s' is unreadable (%s) and cannot be moved aside: %s", path,
-			 why, strerror(errno));
-}
-
 static int load(struct rb_workers *ws)
 {
-	struct rb_err err = RB_ERR_INIT;
-	struct json_object *root = rb_json_read_file(ws->path, &err), *arr;
-	if (!root) {
-		if (err.code != RB_ENOTFOUND)
-			set_aside(ws->path, err.msg);
-		return 0;
-	}
-	if (!json_object_object_get_ex(root, "workers", &arr) ||
-	    !json_object_is_type(arr, json_type_array)) {
-		json_object_put(root);
-		set_aside(ws->path, "no 'workers' array");
-		return 0;
-	}
-	for (size_t i = 0; i < json_object_array_length(arr); i++) {
-		struct rb_worker w;
-		if (!entry_from_disk(json_object_array_get_idx(arr, i), &w)) {
-			rb_warn("worker registry '%s': entry %zu is damaged and was dropped", ws->path, i);
-			continue;
-		}
-		if (w.pid == 0 && rb_worker_state_live(w.state))
+	struct rb_worker *v;
+	size_t n;
+	if (rb_workers_file_read(ws->path, &v, &n))
+		return -1;
+	int rc = 0;
+	for (size_t i = 0; i < n && !rc; i++) {
+		if (v[i].pid == 0 && rb_worker_state_live(v[i].state))
 			continue; /* registered, never started: the spawn died with the hive */
-		if (!adopt(&w))
-			continue;
-		if (push_entry(ws, &w)) {
-			json_object_put(root);
-			return -1;
+		if (adopt(&v[i]))
+			rc = push_entry(ws, &v[i]);
+	}
+	free(v);
+	return rc;
+}
+
+static struct rb_worker *find_locked(struct rb_workers *ws, const char *id)
+{
+	for (size_t i = 0; i < ws->n; i++)
+		if (!strcmp(ws->v[i].id, id))
+			return &ws->v[i];
+	return NULL;
+}
+
+static struct rb_worker *find_pid_locked(struct rb_workers *ws, pid_t pid)
+{
+	/* Newest first: an exited entry may share its pid with a newer, live one. */
+	for (size_t i = ws->n; i-- > 0;)
+		if (ws->v[i].pid == pid)
+			return &ws->v[i];
+	return NULL;
+}
+
+/* ---- reaping ----------------------------------------------------------------------------- */
+
+/* Record how a live entry's process ended, and say so in the hive's log: stopped by the hive
+ * (on request, at shutdown, or because its spawn failed) or ended by itself. */
+static void ended(struct rb_workers *ws, struct rb_worker *w, const char *how)
+{
+	bool stopped = w->stopping;
+	const char *why = !stopped                                        ? NULL
+			  : ws->stopping                                  ? "at hive shutdown"
+			  : w->state == RB_WORKER_STARTING && !w->adopted ? "before it became ready "
+									    "(its spawn failed or was cancelled)"
+									  : "on request";
+	w->state = stopped ? RB_WORKER_STOPPED : RB_WORKER_EXITED;
+	snprintf(w->reason, sizeof(w->reason), "%s", how);
+	if (stopped)
+		rb_info("stopped worker '%s' (pid %d, port %u, model '%s') %s: %s", w->id, (int)w->pid,
+			w->port, w->model, why, how);
+	else
+		rb_warn("worker '%s' (pid %d, port %u, model '%s') %s; its log: '%s'", w->id,
+			(int)w->pid, w->port, w->model, how, w->log_path);
+	changed_locked(ws, false);
+}
+
+/* Our child: has it ended? waitid(WNOWAIT) looks without reaping, so while the leader is a
+ * zombie its pid (the group id) cannot be reused, and whatever it left in its process group
+ * can be killed safely before the reap. */
+static bool reap_child(struct rb_workers *ws, struct rb_worker *w)
+{
+	siginfo_t si;
+	memset(&si, 0, sizeof(si));
+	if (waitid(P_PID, (id_t)w->pid, &si, WEXITED | WNOHANG | WNOWAIT) != 0) {
+		if (errno != ECHILD)
+			return false;
+		/* Not our child after all (cannot happen unless someone else reaped it). */
+		w->adopted = true;
+		return false;
+	}
+	if (si.si_pid != w->pid)
+		return false; /* still running */
+	kill(-w->pid, SIGKILL); /* stragglers in its group; harmless when none */
+	int status = 0;
+	while (waitpid(w->pid, &status, 0) < 0 && errno == EINTR)
+		;
+	w->reaped = true;
+	w->wait_status = status;
+	char how[96];
+	ended(ws, w, rb_proc_status_str(status, how, sizeof(how)));
+	return true;
+}
+
+/* If the process of a live entry has ended, reap it (our child) and record how it ended. True
+ * when the entry is not live (any more). */
+static bool reap_locked(struct rb_workers *ws, struct rb_worker *w)
+{
+	if (!rb_worker_state_live(w->state))
+		return true;
+	if (w->pid <= 0)
+		return false; /* registered, not started yet */
+	if (!w->adopted && reap_child(ws, w))
+		return true;
+	if (w->adopted && !rb_procfs_alive(w->pid, w->start_time)) {
+		ended(ws, w, "ended (exit status unknown: it was re-adopted, not our child)");
+		return true;
+	}
+	return false;
+}
+
+/* ---- stopping ---------------------------------------------------------------------------- */
+
+/* Wait (polling, without the lock) until none of `ids` is live or `deadline_ms` passes.
+ * Returns the number still live. */
+static size_t wait_ended(struct rb_workers *ws, char (*ids)[RB_WORKER_ID_MAX], size_t n,
+			 long long deadline_ms)
+{
+	useconds_t delay_us = STOP_POLL_FIRST_US;
+	for (;;) {
+		size_t live = 0;
+		pthread_mutex_lock(&ws->lock);
+		for (size_t i = 0; i < n; i++) {
+			struct rb_worker *w = find_locked(ws, ids[i]);
+			live += w && w->pid > 0 && !reap_locked(ws, w);
+		}
+		pthread_mutex_unlock(&ws->lock);
+		if (!live || rb_now_ms() >= deadline_ms)
+			return live;
+		usleep(delay_us);
+		delay_us = delay_us * 2 > STOP_POLL_MAX_US ? STOP_POLL_MAX_US : delay_us * 2;
+	}
+}
+
+/* Signal every listed entry that is still live. */
+static void signal_all(struct rb_workers *ws, char (*ids)[RB_WORKER_ID_MAX], size_t n, int sig)
+{
+	pthread_mutex_lock(&ws->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct rb_worker *w = find_locked(ws, ids[i]);
+		/* pid 0: never started. kill(-0) would hit the hive's own group. */
+		if (w && w->pid > 0 && !reap_locked(ws, w)) {
+			if (sig == SIGKILL)
+				rb_warn("worker '%s' (pid %d) did not stop within %d ms of SIGTERM: "
+					"sending SIGKILL", w->id, (int)w->pid, ws->grace_ms);
+			kill(-w->pid, sig);
 		}
 	}
-	json_object_put(root);
-	return 0;
+	pthread_mutex_unlock(&ws->lock);
+}
+
+/* SIGTERM to each group, SIGKILL after grace_ms, then wait for the end. Returns how many
+ * are still live afterwards (0 unless a process is stuck in the kernel). */
+static size_t stop_ids(struct rb_workers *ws, char (*ids)[RB_WORKER_ID_MAX], size_t n,
+		       int grace_ms)
+{
+	signal_all(ws, ids, n, SIGTERM);
+	size_t live = wait_ended(ws, ids, n, rb_now_ms() + grace_ms);
+	if (!live)
+		return 0;
+	signal_all(ws, ids, n, SIGKILL);
+	return wait_ended(ws, ids, n, rb_now_ms() + KILL_WAIT_MS);
+}
+
+int rb_workers_stop(struct rb_hive *hive, const char *id, int grace_ms, struct rb_worker *out,
+		    struct rb_err *err)
+{
+	struct rb_workers *ws = hive->workers;
+	char ids[1][RB_WORKER_ID_MAX];
+	pthread_mutex_lock(&ws->lock);
+	struct rb_worker *w = find_locked(ws, id);
+	int rc = 0;
+	if (!w)
+		rc = rb_err_set(err, RB_ENOTFOUND, "worker '%s' is not in this hive's registry", id);
+	else if (w->stopping)
+		rc = rb_err_set(err, RB_ECONFLICT, "worker '%s' is already being stopped", id);
+	else
+		w->stopping = true;
+	/* Nothing to stop when it already ended: its entry is only dropped. */
+	if (!rc && !rb_worker_state_live(w->state))
+		rb_info("removed worker '%s' (pid %d, %s: %s) from the registry", id, (int)w->pid,
+			rb_worker_state_name(w->state), w->reason);
+	pthread_mutex_unlock(&ws->lock);
+	if (rc)
+		return rc;
+	snprintf(ids[0], sizeof(ids[0]), "%s", id);
+	size_t stuck = stop_ids(ws, ids, 1, grace_ms);
+	pthread_mutex_lock(&ws->lock);
+	w = find_locked(ws, id);
+	if (w && stuck) {
+		w->stopping = false;
+		rc = rb_err_set(err, RB_EIO,
+				"worker '%s' (pid %d) did not end even after SIGKILL (stuck in the "
+				"kernel?): the monitor keeps watching it", id, (int)w->pid);
+	} else if (w) {
+		if (out)
+			*out = *w;
+		remove_locked(ws, w);
+		changed_locked(ws, true);
+		wait_saved_locked(ws); /* a stop is done once it is on disk */
+	}
+	pthread_mutex_unlock(&ws->lock);
+	return rc;
+}
+
+/* Stop every live worker at once (shutdown). */
+static void stop_all(struct rb_workers *ws)
+{
+	pthread_mutex_lock(&ws->lock);
+	char (*ids)[RB_WORKER_ID_MAX] = malloc((ws->n ? ws->n : 1) * sizeof(*ids));
+	size_t n = 0;
+	for (size_t i = 0; ids && i < ws->n; i++)
+		if (rb_worker_state_live(ws->v[i].state) && !ws->v[i].stopping) {
+			ws->v[i].stopping = true;
+			memcpy(ids[n++], ws->v[i].id, RB_WORKER_ID_MAX);
+		}
+	pthread_mutex_unlock(&ws->lock);
+	if (!ids)
+		return;
+	rb_info("stopping %zu worker(s) (SIGTERM, SIGKILL after %d ms)", n, ws->grace_ms);
+	size_t stuck = stop_ids(ws, ids, n, ws->grace_ms);
+	if (stuck)
+		rb_error("%zu worker(s) did not end even after SIGKILL", stuck);
+	free(ids);
 }
 
 /* ---- life cycle -------------------------------------------------------------------------- */
@@ -288,7 +507,8 @@ static int load(struct rb_workers *ws)
 static void workers_free(struct rb_workers *ws)
 {
 	pthread_mutex_destroy(&ws->lock);
-	pthread_cond_destroy(&ws->wake);
+	pthread_cond_destroy(&ws->dirty);
+	pthread_cond_destroy(&ws->saved);
 	free(ws->v);
 	free(ws);
 }
@@ -300,6 +520,8 @@ static int configure(struct rb_workers *ws, struct rb_err *err)
 	if (!rc)
 		rc = env_int("RBEE_HEALTH_INTERVAL_MS", DEFAULT_HEALTH_MS, 100, 3600000,
 			     &ws->health_ms, err);
+	if (!rc)
+		rc = env_int("RBEE_REGISTRY_BATCH_MS", DEFAULT_BATCH_MS, 0, 10000, &ws->batch_ms, err);
 	if (!rc)
 		rc = parse_port_range(ws, err);
 	if (!rc && (size_t)snprintf(ws->path, sizeof(ws->path), "%s/%s", ws->hive->paths.state,
@@ -320,8 +542,9 @@ int rb_workers_init(struct rb_hive *hive, struct rb_err *err)
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-	pthread_cond_init(&ws->wake, &ca);
+	pthread_cond_init(&ws->dirty, &ca);
 	pthread_condattr_destroy(&ca);
+	pthread_cond_init(&ws->saved, NULL);
 	int rc = configure(ws, err);
 	if (!rc)
 		rc = rb_fs_mkdir_p(hive->paths.state, 0755, err);
@@ -334,8 +557,17 @@ int rb_workers_init(struct rb_hive *hive, struct rb_err *err)
 		return rc;
 	}
 	prune_locked(ws);
-	rb_workers_save_locked(ws);
-	if ((rc = rb_workers_monitor_start(ws, err))) {
+	if ((rc = writer_start(ws, err))) {
+		workers_free(ws);
+		return rc;
+	}
+	/* What was dropped at load is gone from the file before anything else happens. */
+	pthread_mutex_lock(&ws->lock);
+	changed_locked(ws, true);
+	wait_saved_locked(ws);
+	pthread_mutex_unlock(&ws->lock);
+	if ((rc = rb_monitor_start(ws, ws->health_ms, &ws->monitor, err))) {
+		writer_stop(ws);
 		workers_free(ws);
 		return rc;
 	}
@@ -348,7 +580,11 @@ void rb_workers_shutdown(struct rb_hive *hive)
 	struct rb_workers *ws = hive->workers;
 	if (!ws)
 		return;
-	rb_workers_monitor_stop(ws);
+	pthread_mutex_lock(&ws->lock);
+	ws->stopping = true;
+	pthread_mutex_unlock(&ws->lock);
+	rb_monitor_stop(ws->monitor);
+	ws->monitor = NULL;
 	pthread_mutex_lock(&ws->lock);
 	size_t live = 0;
 	for (size_t i = 0; i < ws->n; i++)
@@ -358,7 +594,7 @@ void rb_workers_shutdown(struct rb_hive *hive)
 		rb_info("--keep-workers: leaving %zu worker(s) running; the next hive re-adopts them",
 			live);
 	else if (live)
-		rb_workers_stop_all(ws);
+		stop_all(ws);
 	pthread_mutex_lock(&ws->lock);
 	/* Only running workers are handed to the next hive: the stopped and exited ones were each
 	 * logged when they ended, and nothing would ever remove them from a later listing. */
@@ -366,32 +602,16 @@ void rb_workers_shutdown(struct rb_hive *hive)
 		if (rb_worker_state_live(ws->v[i].state))
 			i++;
 		else
-			rb_workers_remove_locked(ws, &ws->v[i]);
+			remove_locked(ws, &ws->v[i]);
 	}
-	rb_workers_save_locked(ws);
+	changed_locked(ws, true);
 	pthread_mutex_unlock(&ws->lock);
+	writer_stop(ws); /* writes the last state */
 	hive->workers = NULL;
 	workers_free(ws);
 }
 
 /* ---- entries ----------------------------------------------------------------------------- */
-
-struct rb_worker *rb_workers_find_locked(struct rb_workers *ws, const char *id)
-{
-	for (size_t i = 0; i < ws->n; i++)
-		if (!strcmp(ws->v[i].id, id))
-			return &ws->v[i];
-	return NULL;
-}
-
-static struct rb_worker *find_pid_locked(struct rb_workers *ws, pid_t pid)
-{
-	/* Newest first: an exited entry may share its pid with a newer, live one. */
-	for (size_t i = ws->n; i-- > 0;)
-		if (ws->v[i].pid == pid)
-			return &ws->v[i];
-	return NULL;
-}
 
 static int not_registered(const char *id, struct rb_err *err)
 {
@@ -405,7 +625,7 @@ int rb_workers_add(struct rb_hive *hive, const struct rb_worker *w, struct rb_er
 	pthread_mutex_lock(&ws->lock);
 	if (ws->stopping)
 		rc = rb_err_set(err, RB_EUNAVAIL, "the hive is shutting down: no new workers");
-	else if (rb_workers_find_locked(ws, w->id))
+	else if (find_locked(ws, w->id))
 		rc = rb_err_set(err, RB_ECONFLICT, "worker id '%s' is already taken", w->id);
 	else {
 		/* Pruned here, where no caller holds a pointer into the entries. */
@@ -413,7 +633,7 @@ int rb_workers_add(struct rb_hive *hive, const struct rb_worker *w, struct rb_er
 		if (push_entry(ws, w))
 			rc = rb_err_set(err, RB_EINTERNAL, "out of memory");
 		else
-			rb_workers_save_locked(ws);
+			changed_locked(ws, false);
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return rc;
@@ -424,7 +644,7 @@ int rb_workers_claim_port(struct rb_hive *hive, const char *id, uint16_t port, s
 	struct rb_workers *ws = hive->workers;
 	int rc = 0;
 	pthread_mutex_lock(&ws->lock);
-	struct rb_worker *w = rb_workers_find_locked(ws, id);
+	struct rb_worker *w = find_locked(ws, id);
 	for (size_t i = 0; w && i < ws->n && !rc; i++)
 		if (&ws->v[i] != w && ws->v[i].port == port && rb_worker_state_live(ws->v[i].state))
 			rc = rb_err_set(err, RB_ECONFLICT, "port %u is held by worker '%s'", port,
@@ -434,7 +654,7 @@ int rb_workers_claim_port(struct rb_hive *hive, const char *id, uint16_t port, s
 	} else if (!rc) {
 		w->port = port;
 		snprintf(w->url, sizeof(w->url), "http://127.0.0.1:%u", port);
-		rb_workers_save_locked(ws);
+		changed_locked(ws, false);
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return rc;
@@ -455,7 +675,7 @@ int rb_workers_set_started(struct rb_hive *hive, const char *id, pid_t pid,
 {
 	struct rb_workers *ws = hive->workers;
 	pthread_mutex_lock(&ws->lock);
-	struct rb_worker *w = rb_workers_find_locked(ws, id);
+	struct rb_worker *w = find_locked(ws, id);
 	if (w) {
 		w->pid = pid;
 		w->start_time = start_time;
@@ -466,7 +686,7 @@ int rb_workers_set_started(struct rb_hive *hive, const char *id, pid_t pid,
 		rb_info("spawned worker '%s' (pid %d, port %u, %s device %u %s, model '%s', "
 			"installed worker '%s'); its log: '%s'", w->id, (int)pid, w->port, w->backend,
 			w->device, w->device_id, w->model, w->installed_id, w->log_path);
-		rb_workers_save_locked(ws);
+		changed_locked(ws, true); /* what re-adoption needs: written at once */
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return w ? 0 : not_registered(id, err);
@@ -477,17 +697,18 @@ int rb_workers_set_ready(struct rb_hive *hive, const char *id, struct rb_err *er
 	struct rb_workers *ws = hive->workers;
 	int rc = 0;
 	pthread_mutex_lock(&ws->lock);
-	struct rb_worker *w = rb_workers_find_locked(ws, id);
+	struct rb_worker *w = find_locked(ws, id);
 	if (!w) {
 		rc = not_registered(id, err);
-	} else if (rb_workers_reap_locked(ws, w)) {
+	} else if (reap_locked(ws, w)) {
 		rc = rb_err_set(err, RB_EIO, "worker '%s' ended just as it became ready: %s", id,
 				w->reason);
 	} else {
 		w->state = RB_WORKER_READY;
 		w->health_failures = 0;
 		rb_info("worker '%s' (pid %d, port %u) is ready", w->id, (int)w->pid, w->port);
-		rb_workers_save_locked(ws);
+		changed_locked(ws, true);
+		wait_saved_locked(ws); /* on disk before the spawn says it is done */
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return rc;
@@ -498,9 +719,9 @@ int rb_workers_poll(struct rb_hive *hive, const char *id, struct rb_worker *out,
 {
 	struct rb_workers *ws = hive->workers;
 	pthread_mutex_lock(&ws->lock);
-	struct rb_worker *w = rb_workers_find_locked(ws, id);
+	struct rb_worker *w = find_locked(ws, id);
 	if (w) {
-		rb_workers_reap_locked(ws, w);
+		reap_locked(ws, w);
 		*out = *w;
 	}
 	pthread_mutex_unlock(&ws->lock);
@@ -513,7 +734,7 @@ int rb_workers_get_pid(struct rb_hive *hive, pid_t pid, struct rb_worker *out, s
 	pthread_mutex_lock(&ws->lock);
 	struct rb_worker *w = pid > 0 ? find_pid_locked(ws, pid) : NULL;
 	if (w) {
-		rb_workers_reap_locked(ws, w);
+		reap_locked(ws, w);
 		*out = *w;
 	}
 	pthread_mutex_unlock(&ws->lock);
@@ -555,6 +776,73 @@ bool rb_workers_uses_installed(struct rb_hive *hive, const char *installed_id)
 bool rb_workers_uses_model(struct rb_hive *hive, const char *model_id)
 {
 	return any_live_uses(hive, true, model_id);
+}
+
+/* ---- the monitor's view ------------------------------------------------------------------ */
+
+void rb_workers_reap_all(struct rb_workers *ws)
+{
+	pthread_mutex_lock(&ws->lock);
+	for (size_t i = 0; i < ws->n; i++)
+		reap_locked(ws, &ws->v[i]);
+	pthread_mutex_unlock(&ws->lock);
+}
+
+struct rb_health_target *rb_workers_health_targets(struct rb_workers *ws, size_t *n)
+{
+	pthread_mutex_lock(&ws->lock);
+	struct rb_health_target *v = ws->stopping ? NULL : calloc(ws->n ? ws->n : 1, sizeof(*v));
+	*n = 0;
+	for (size_t i = 0; v && i < ws->n; i++) {
+		struct rb_worker *w = &ws->v[i];
+		/* Nobody else will ever declare a re-adopted starting worker ready. */
+		bool check = w->state == RB_WORKER_READY || w->state == RB_WORKER_UNHEALTHY ||
+			     (w->state == RB_WORKER_STARTING && w->adopted);
+		if (!check || w->stopping || w->pid <= 0 || !w->port)
+			continue;
+		struct rb_health_target *t = &v[(*n)++];
+		snprintf(t->id, sizeof(t->id), "%s", w->id);
+		t->pid = w->pid;
+		snprintf(t->url, sizeof(t->url), "%s%s", w->url, w->health_path);
+	}
+	pthread_mutex_unlock(&ws->lock);
+	if (v && !*n) {
+		free(v);
+		v = NULL;
+	}
+	return v;
+}
+
+static bool apply_health(struct rb_workers *ws, const struct rb_health_target *t)
+{
+	struct rb_worker *w = find_locked(ws, t->id);
+	if (!w || w->pid != t->pid || w->stopping || reap_locked(ws, w))
+		return false;
+	enum rb_worker_state before = w->state;
+	if (t->ok) {
+		w->health_failures = 0;
+		w->state = RB_WORKER_READY;
+		w->reason[0] = '\0';
+		if (before != RB_WORKER_READY)
+			rb_info("worker '%s' (pid %d) is healthy again", w->id, (int)w->pid);
+	} else if (++w->health_failures >= RB_WORKER_HEALTH_FAILURES &&
+		   before != RB_WORKER_STARTING) {
+		w->state = RB_WORKER_UNHEALTHY;
+		snprintf(w->reason, sizeof(w->reason), "%d health checks failed in a row: %s",
+			 w->health_failures, t->why);
+		if (before != RB_WORKER_UNHEALTHY)
+			rb_warn("worker '%s' (pid %d) is unhealthy: %s", w->id, (int)w->pid, w->reason);
+	}
+	return w->state != before;
+}
+
+void rb_workers_health_record(struct rb_workers *ws, const struct rb_health_target *t, size_t n)
+{
+	pthread_mutex_lock(&ws->lock);
+	for (size_t i = 0; i < n && !ws->stopping; i++)
+		if (apply_health(ws, &t[i]))
+			changed_locked(ws, false); /* the round's changes go in one write */
+	pthread_mutex_unlock(&ws->lock);
 }
 
 /* ---- JSON -------------------------------------------------------------------------------- */

@@ -4,18 +4,22 @@
  *
  * The registry is the only place that reaps worker processes, and it reaps them one pid at a
  * time (waitpid(pid, WNOHANG) under its lock; never waitpid(-1), other modules own other
- * children). It is persisted to RBEE_HOME/state/workers.json (rb_fs_write_atomic) on every
- * change, so a hive that restarts, even after SIGKILL, finds its workers again: an entry whose
- * pid is alive with the recorded start time (/proc/<pid>/stat) is re-adopted, any other (and
- * any entry that had already ended) is reported once in the hive's log and dropped. A
- * re-adopted worker is not our child; it is watched with /proc instead of waitpid and stopped
- * the same way. The hive's log (info level) names every worker spawned, ready, re-adopted,
- * stopped (on request, at shutdown, or because its spawn failed) and how each one ended.
+ * children). It is persisted to RBEE_HOME/state/workers.json (rb_fs_write_atomic: written,
+ * fsynced, renamed) by a writer thread, off the registry's lock, changes batched for
+ * RBEE_REGISTRY_BATCH_MS (default 50); a started process (pid and start time) is written at
+ * once, and rb_workers_set_ready and rb_workers_stop return only once their change is on disk,
+ * so what a client is told survives a SIGKILL. A hive that restarts, even after SIGKILL, finds
+ * its workers again: an entry whose pid is alive with the recorded start time (/proc/<pid>/stat)
+ * is re-adopted, any other (and any entry that had already ended) is reported once in the
+ * hive's log and dropped. A re-adopted worker is not our child; it is watched with /proc instead
+ * of waitpid and stopped the same way. The hive's log (info level) names every worker spawned,
+ * ready, re-adopted, stopped (on request, at shutdown, or because its spawn failed) and how each
+ * one ended; at debug level, every registry write with the changes it holds.
  *
- * A monitor thread keeps the states current: it notices exits (with the wait status for our
- * children), checks the health path of every ready worker every RBEE_HEALTH_INTERVAL_MS
- * (default 5000) and marks a worker unhealthy after RB_WORKER_HEALTH_FAILURES failures in a row
- * (healthy again at the next success).
+ * A monitor thread keeps the states current: it notices exits (every 250 ms), checks the health
+ * path of every ready worker every RBEE_HEALTH_INTERVAL_MS (default 5000), all of them at once,
+ * each request bounded by its own 2 s timeout, and marks a worker unhealthy after
+ * RB_WORKER_HEALTH_FAILURES failures in a row (healthy again at the next success).
  *
  * States: starting (registered, process starting or loading) -> ready <-> unhealthy; any live
  * state -> exited (the process ended by itself) or stopped (we stopped it). Entries that were
@@ -83,8 +87,9 @@ struct rb_worker {
 };
 
 /* Start the registry (hive->workers): read the persisted entries, re-adopt the live ones,
- * start the monitor thread. Configuration from the environment: RBEE_STOP_GRACE_MS,
- * RBEE_HEALTH_INTERVAL_MS, RBEE_WORKER_PORTS ("LO-HI", default 9300-9999). A damaged registry
+ * start the writer and monitor threads. Configuration from the environment: RBEE_STOP_GRACE_MS,
+ * RBEE_HEALTH_INTERVAL_MS, RBEE_REGISTRY_BATCH_MS (0-10000), RBEE_WORKER_PORTS ("LO-HI",
+ * default 9300-9999). A damaged registry
  * file is kept aside as workers.json.damaged-<time> and the hive starts with an empty one. */
 int rb_workers_init(struct rb_hive *hive, struct rb_err *err);
 /* Stop the monitor; unless hive->cfg.keep_workers, stop every live worker (SIGTERM to each
@@ -109,7 +114,7 @@ uint16_t rb_workers_next_port_hint(struct rb_hive *hive);
 /* Record that entry `id`'s process started. */
 int rb_workers_set_started(struct rb_hive *hive, const char *id, pid_t pid,
 			   unsigned long long start_time, struct rb_err *err);
-/* Mark entry `id` ready (its health path answered). */
+/* Mark entry `id` ready (its health path answered); returns once that is on disk. */
 int rb_workers_set_ready(struct rb_hive *hive, const char *id, struct rb_err *err);
 
 /* Look at entry `id` now: reap its process if it ended, then copy it into *out.
@@ -121,7 +126,8 @@ int rb_workers_get_pid(struct rb_hive *hive, pid_t pid, struct rb_worker *out,
 		       struct rb_err *err);
 
 /* Stop entry `id` (SIGTERM to its process group, SIGKILL after grace_ms, reaped; nothing to
- * do when it never started or already ended) and remove it from the registry. *out (may be
+ * do when it never started or already ended) and remove it from the registry; returns once the
+ * removal is on disk. *out (may be
  * NULL) receives the entry as it ended (state stopped or exited, wait status when known). */
 int rb_workers_stop(struct rb_hive *hive, const char *id, int grace_ms, struct rb_worker *out,
 		    struct rb_err *err);
