@@ -34,6 +34,7 @@ struct rb_config {
 	char fill_mirror[PATH_MAX]; /* --fill-mirror DIR: fill DIR with the sources of ... */
 	char **fill_ids;            /* ... these workers (argv), then exit */
 	int fill_n;
+	int probe_fd;               /* hidden --probe-fd N (probe children only), else -1 */
 };
 
 struct rb_paths {

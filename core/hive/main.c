@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "backends/backends.h"
 #include "install/catalog.h"
 #include "config.h"
@@ -63,7 +65,7 @@ int main(int argc, char **argv)
 		       RBEE_BACKEND_ABI_MINOR);
 		return 0;
 	case RB_CONFIG_PROBE:
-		return rb_backends_probe_main(probe_path);
+		return rb_backends_probe_main(&hive.cfg, probe_path);
 	case RB_CONFIG_FILL_MIRROR:
 		return rb_mirror_fill_main(&hive.cfg);
 	case RB_CONFIG_RUN:
@@ -91,14 +93,17 @@ int main(int argc, char **argv)
 	 * instead of the signal killing the hive. */
 	signal(SIGXFSZ, SIG_IGN);
 
-	rb_http_global_init();
+	/* libcurl initialises OpenSSL, which touches about 2 MiB of it: a hive that never
+	 * downloads should not carry that. A libcurl whose global init is thread-safe does it at
+	 * the first download instead; an older one needs it here, before any thread. */
+	if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_THREADSAFE))
+		rb_http_global_init();
 	hive.started_at = time(NULL);
 	hive.started_ms = rb_now_ms();
 	if (gethostname(hive.hostname, sizeof(hive.hostname) - 1) != 0)
 		snprintf(hive.hostname, sizeof(hive.hostname), "unknown");
-	hive.topology = rb_topology_load(&err);
-	if (!hive.topology)
-		rb_warn("%s; CPU topology and GPU locality will be missing", err.msg);
+	/* The hwloc topology is loaded by the backend registry's refresher thread, with the first
+	 * probe round: the server answers /health without waiting for either (backends.h). */
 
 	/* The model store asks the process registry before deleting a model (hive.h). */
 	hive.model_in_use = rb_workers_uses_model;

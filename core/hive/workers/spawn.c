@@ -121,11 +121,12 @@ static int resolve_backend(struct spawn *s, bool *by_type, struct rb_err *err)
 
 static int check_backend(struct spawn *s, struct rb_err *err)
 {
-	static const char *const states[] = { "available", "not available", "broken" };
 	if (s->backend.state == RB_BACKEND_AVAILABLE)
 		return 0;
 	return rb_err_set(err, RB_EUNAVAIL, "backend '%s' is %s on this node: %s (see 'rbee hive "
-			  "backends')", s->backend.name, states[s->backend.state % 3],
+			  "backends')", s->backend.name,
+			  s->backend.state == RB_BACKEND_UNAVAILABLE ? "not available"
+								     : rb_backend_state_name(s->backend.state),
 			  s->backend.reason[0] ? s->backend.reason : "no reason given");
 }
 
