@@ -40,7 +40,7 @@ static const struct rb_op builtin[] = {
 	  "remove an installed worker" },
 	{ "worker_verify", { ID("worker_id") }, NULL, rb_op_worker_verify,
 	  "check an installed worker can run here" },
-	{ "worker_spawn", { MODEL("model"), ID("worker"), { "device", RB_FIELD_U32, 0 } },
+	{ "worker_spawn", { MODEL("model"), { "worker", RB_FIELD_ID, 0 }, { "device", RB_FIELD_U32, 0 } },
 	  NULL, rb_op_worker_spawn, "start a worker with a model on a device" },
 	{ "worker_process_list", { { 0 } }, NULL, rb_op_worker_process_list, "list running workers" },
 	{ "worker_process_get", { { "pid", RB_FIELD_U32, 1 } }, rb_op_worker_pid_validate,

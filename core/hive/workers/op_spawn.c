@@ -21,8 +21,8 @@ int rb_op_worker_spawn(struct rb_job *job, struct json_object *req, struct rb_er
 		.device = (uint32_t)rb_json_int(req, "device", 0),
 	};
 	struct rb_worker w;
-	rb_job_say(job, "spawning a '%s' worker with model '%s' on device %u", r.worker, r.model,
-		   r.device);
+	rb_job_say(job, "spawning a '%s' worker with model '%s' on device %u",
+		   r.worker ? r.worker : "(best-scoring backend)", r.model, r.device);
 	int rc = rb_spawn_worker(rb_job_hive(job), job, &r, &w, err);
 	if (rc)
 		return rc;
