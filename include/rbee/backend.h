@@ -19,8 +19,10 @@
  * version is the only way to change or remove a member.
  *
  * Threading and isolation: `probe` and `enumerate` may touch GPU drivers, so the hive always
- * calls them in a separate, time-limited process; they may crash or hang without harming the
- * daemon. `build_env`, `verify` and `spawn` run inside the daemon, possibly from several threads
+ * calls them in a separate, time-limited process (on a background thread of the hive: no
+ * request waits for them); they may crash or hang without harming the daemon. The probe child
+ * and the daemon load the very same file (the daemon holds it open): a plugin file replaced on
+ * disk is not reloaded until the hive restarts. `build_env`, `verify` and `spawn` run inside the daemon, possibly from several threads
  * at once; they must be reentrant and must not touch GPU drivers (everything they need about a
  * device is passed in as a `struct rbee_device`).
  *

@@ -743,12 +743,16 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 		if (rb_proc_start(&o, &runs[i].proc, &runs[i].err) == 0)
 			runs[i].started = true;
 	}
+	/* One deadline for the round: the children run at once but are read one after another,
+	 * and none may outlive its time limit counted from its start. */
+	long long deadline = rb_now_ms() + b->probe_timeout_ms;
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->v[i].blocked || (mask && !mask[i]))
 			continue;
 		int rc = -runs[i].err.code, status = 0;
+		long long left = deadline - rb_now_ms();
 		if (runs[i].started)
-			rc = rb_proc_pump(&runs[i].proc, b->probe_timeout_ms, probe_line,
+			rc = rb_proc_pump(&runs[i].proc, left > 0 ? (int)left : 1, probe_line,
 					  probe_should_stop, &runs[i], &status, &runs[i].err);
 		if (rc == -RB_ECANCELLED)
 			continue; /* shutting down: the last result stays */
