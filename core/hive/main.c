@@ -117,6 +117,8 @@ int main(int argc, char **argv)
 	rb_staging_note_port(hive.cfg.port);
 	if (write_port_file(&hive.cfg))
 		goto out;
+	/* Listening: now the topology and the first probe round, on the refresher thread. */
+	rb_backends_start(&hive);
 	rb_info("listening on http://%s:%u (hive '%s', cache '%s', catalog %s)", hive.cfg.bind,
 		hive.cfg.port, hive.cfg.hive_id, hive.paths.home, rb_catalog_source(&hive));
 

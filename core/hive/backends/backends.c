@@ -1086,15 +1086,19 @@ int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 		rb_warn("no backend plugins found in '%s'%s", hive->cfg.plugin_dir,
 			getenv("RBEE_BACKEND_PATH") ? " or RBEE_BACKEND_PATH" : "");
 	hive->backends = b;
-	if (b->n == 0) {
-		/* Nothing to probe; the topology is only loaded for plugins. */
-		b->first_done = true;
-		return 0;
-	}
+	if (b->n == 0)
+		b->first_done = true; /* nothing to probe; the topology is only loaded for plugins */
+	return 0;
+}
+
+void rb_backends_start(struct rb_hive *hive)
+{
+	struct rb_backends *b = hive->backends;
+	if (!b || b->n == 0)
+		return;
 	start_refresher(b);
 	if (!b->refresher_started)
-		first_round(b); /* no thread: the old way, before the server starts */
-	return 0;
+		first_round(b); /* no thread: probe here, readers wait for it meanwhile */
 }
 
 void rb_backends_free(struct rb_hive *hive)

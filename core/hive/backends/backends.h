@@ -58,9 +58,13 @@ struct rb_backend_info {
 
 void rb_backend_info_release(struct rb_backend_info *info);
 
-/* Load all plugins and probe them. Never fails for a bad plugin (that is recorded); fails only
- * when the registry itself cannot be created. */
+/* Find the plugins (nothing of them runs yet). Never fails for a bad plugin (that is recorded);
+ * fails only when the registry itself cannot be created. */
 int rb_backends_init(struct rb_hive *hive, struct rb_err *err);
+/* Start the refresher thread: hwloc topology, then the first probe round, then re-probes.
+ * main() calls it once the server listens, so start-up never waits for (nor competes with)
+ * plugins; until the first round lands readers see "probing" or wait for it. */
+void rb_backends_start(struct rb_hive *hive);
 void rb_backends_free(struct rb_hive *hive);
 
 /* Ask the refresher to re-probe every loaded backend whose result is older than max_age_ms
