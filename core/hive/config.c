@@ -143,7 +143,7 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 {
 	enum { O_PORT = 256, O_BIND, O_HIVE_ID, O_CATALOG, O_TOKEN_FILE, O_INSECURE, O_KEEP,
 	       O_PLUGIN_DIR, O_MAX_JOBS, O_PORT_FILE, O_HELP, O_VERSION, O_PROBE, O_ORIGINS,
-	       O_HOSTS, O_SOURCE_MIRROR, O_FILL_MIRROR };
+	       O_HOSTS, O_SOURCE_MIRROR, O_FILL_MIRROR, O_PROBE_FD };
 	static const struct option longopts[] = {
 		{ "port", required_argument, NULL, O_PORT },
 		{ "bind", required_argument, NULL, O_BIND },
@@ -162,9 +162,11 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		{ "help", no_argument, NULL, O_HELP },
 		{ "version", no_argument, NULL, O_VERSION },
 		{ "probe-plugin", required_argument, NULL, O_PROBE },
+		{ "probe-fd", required_argument, NULL, O_PROBE_FD },
 		{ NULL, 0, NULL, 0 },
 	};
 	memset(cfg, 0, sizeof(*cfg));
+	cfg->probe_fd = -1;
 	*action = RB_CONFIG_RUN;
 	snprintf(cfg->bind, sizeof(cfg->bind), "127.0.0.1");
 	cfg->port = 7835;
@@ -266,6 +268,16 @@ int rb_config_parse(struct rb_config *cfg, int argc, char **argv, enum rb_config
 		case O_VERSION:
 			*action = RB_CONFIG_VERSION;
 			return 0;
+		case O_PROBE_FD: {
+			/* The probe child (backends.c): the plugin file the daemon holds open, so the
+			 * child loads the very file the daemon loaded or will load. */
+			char *end;
+			long fd = strtol(optarg, &end, 10);
+			if (*end || fd < 3 || fd > 1 << 20)
+				return rb_err_set(err, RB_EINVAL, "invalid --probe-fd '%s'", optarg);
+			cfg->probe_fd = (int)fd;
+			break;
+		}
 		case O_PROBE:
 			*action = RB_CONFIG_PROBE;
 			*probe_path = optarg;

@@ -1,8 +1,9 @@
 /*
  * hive.h - the daemon's one context object: configuration, paths, and the subsystems.
  *
- * main() fills it from flags and environment, then starts the subsystems in order (topology,
- * backends, jobs, worker registry, HTTP server). Route and operation handlers receive it; there
+ * main() fills it from flags and environment, then starts the subsystems in order (backends
+ * found, jobs, worker registry, HTTP server; then the backend refresher thread, which loads the
+ * hwloc topology and runs the first probe round while the server already answers). Route and operation handlers receive it; there
  * is no global hive.
  */
 #ifndef RB_HIVE_H
@@ -34,6 +35,7 @@ struct rb_config {
 	char fill_mirror[PATH_MAX]; /* --fill-mirror DIR: fill DIR with the sources of ... */
 	char **fill_ids;            /* ... these workers (argv), then exit */
 	int fill_n;
+	int probe_fd;               /* hidden --probe-fd N (probe children only), else -1 */
 };
 
 struct rb_paths {
@@ -57,7 +59,8 @@ struct rb_hive {
 	char hostname[256];
 	time_t started_at;         /* wall clock, for /v1/info */
 	long long started_ms;      /* monotonic, for uptime */
-	void *topology;            /* hwloc_topology_t, NULL if it could not be loaded */
+	void *topology;            /* hwloc_topology_t, NULL if it could not be loaded (or not yet:
+				      the backend refresher loads it, backends.c) */
 	struct rb_backends *backends;
 	struct rb_jobs *jobs;
 	struct rb_workers *workers; /* process registry (worker spawn issue) */

@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <curl/curl.h>
+
 #include "backends/backends.h"
 #include "config.h"
 #include "hive.h"
@@ -60,7 +62,7 @@ int main(int argc, char **argv)
 		       RBEE_BACKEND_ABI_MINOR);
 		return 0;
 	case RB_CONFIG_PROBE:
-		return rb_backends_probe_main(probe_path);
+		return rb_backends_probe_main(&hive.cfg, probe_path);
 	case RB_CONFIG_FILL_MIRROR:
 		return rb_mirror_fill_main(&hive.cfg);
 	case RB_CONFIG_RUN:
@@ -88,14 +90,17 @@ int main(int argc, char **argv)
 	 * instead of the signal killing the hive. */
 	signal(SIGXFSZ, SIG_IGN);
 
-	rb_http_global_init();
+	/* libcurl initialises OpenSSL, which touches about 2 MiB of it: a hive that never
+	 * downloads should not carry that. A libcurl whose global init is thread-safe does it at
+	 * the first download instead; an older one needs it here, before any thread. */
+	if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_THREADSAFE))
+		rb_http_global_init();
 	hive.started_at = time(NULL);
 	hive.started_ms = rb_now_ms();
 	if (gethostname(hive.hostname, sizeof(hive.hostname) - 1) != 0)
 		snprintf(hive.hostname, sizeof(hive.hostname), "unknown");
-	hive.topology = rb_topology_load(&err);
-	if (!hive.topology)
-		rb_warn("%s; CPU topology and GPU locality will be missing", err.msg);
+	/* The hwloc topology is loaded by the backend registry's refresher thread, with the first
+	 * probe round: the server answers /health without waiting for either (backends.h). */
 
 	/* The model store asks the process registry before deleting a model, the installed-worker
 	 * store before removing or replacing a worker (hive.h). */
@@ -115,6 +120,8 @@ int main(int argc, char **argv)
 	rb_staging_note_port(hive.cfg.port);
 	if (write_port_file(&hive.cfg))
 		goto out;
+	/* Listening: now the topology and the first probe round, on the refresher thread. */
+	rb_backends_start(&hive);
 	rb_info("listening on http://%s:%u (hive '%s', cache '%s', catalog %s)", hive.cfg.bind,
 		hive.cfg.port, hive.cfg.hive_id, hive.paths.home, rb_catalog_source(&hive));
 

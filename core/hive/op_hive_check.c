@@ -24,24 +24,13 @@
 #include "rb_fs.h"
 #include "rb_json.h"
 
-static const char *state_name(enum rb_backend_state s)
-{
-	switch (s) {
-	case RB_BACKEND_AVAILABLE:
-		return "available";
-	case RB_BACKEND_UNAVAILABLE:
-		return "unavailable";
-	case RB_BACKEND_BROKEN:
-		break;
-	}
-	return "broken";
-}
-
 /* Narrate every backend; returns the summary array and counts the available ones. */
 static struct json_object *check_backends(struct rb_job *job, size_t *navailable)
 {
 	struct rb_hive *hive = rb_job_hive(job);
 	struct rb_backend_info *list = NULL;
+	if (!rb_backends_wait_ready(hive, -1))
+		rb_job_say(job, "warning: the first probe round after start has not finished yet");
 	size_t n = rb_backends_list(hive, &list);
 	struct json_object *arr = json_object_new_array();
 	*navailable = 0;
@@ -57,13 +46,14 @@ static struct json_object *check_backends(struct rb_job *job, size_t *navailable
 				   b->version, b->ndevices, b->ndevices == 1 ? "" : "s");
 		} else {
 			rb_job_say(job, "backend '%s' %s: %s: %s", b->name, b->version,
-				   b->state == RB_BACKEND_UNAVAILABLE ? "not available here" : "broken",
+				   b->state == RB_BACKEND_UNAVAILABLE ? "not available here"
+									 : rb_backend_state_name(b->state),
 				   b->reason[0] ? b->reason : "no reason given");
 		}
 		struct json_object *o = json_object_new_object();
 		rb_json_add_str(o, "name", b->name);
 		rb_json_add_str(o, "version", b->version);
-		rb_json_add_str(o, "state", state_name(b->state));
+		rb_json_add_str(o, "state", rb_backend_state_name(b->state));
 		rb_json_add_str(o, "reason", b->reason[0] ? b->reason : NULL);
 		rb_json_add_int(o, "devices", (int64_t)b->ndevices);
 		json_object_array_add(arr, o);

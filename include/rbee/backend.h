@@ -19,8 +19,10 @@
  * version is the only way to change or remove a member.
  *
  * Threading and isolation: `probe` and `enumerate` may touch GPU drivers, so the hive always
- * calls them in a separate, time-limited process; they may crash or hang without harming the
- * daemon. `build_env`, `verify` and `spawn` run inside the daemon, possibly from several threads
+ * calls them in a separate, time-limited process (on a background thread of the hive: no
+ * request waits for them); they may crash or hang without harming the daemon. The probe child
+ * and the daemon load the very same file (the daemon holds it open): a plugin file replaced on
+ * disk is not reloaded until the hive restarts. `build_env`, `verify` and `spawn` run inside the daemon, possibly from several threads
  * at once; they must be reentrant and must not touch GPU drivers (everything they need about a
  * device is passed in as a `struct rbee_device`).
  *
@@ -43,7 +45,22 @@ extern "C" {
 /** ABI version of this header. The loader refuses a plugin whose major differs. */
 #define RBEE_BACKEND_ABI_MAJOR 1
 /** Minor version: grows when members are appended; older plugins keep loading. */
-#define RBEE_BACKEND_ABI_MINOR 1
+#define RBEE_BACKEND_ABI_MINOR 2
+
+/**
+ * The hwloc API the hive's `host->topology()` object belongs to: a plugin may use that topology
+ * only with an hwloc of the same major version (hwloc's own rule). The exact version the running
+ * hive was built with is `host->hwloc_api_version` (ABI 1.2); compare its major,
+ * `host->hwloc_api_version >> 16`, with your HWLOC_API_VERSION >> 16.
+ */
+#define RBEE_BACKEND_HWLOC_API_MAJOR 2
+
+/** Device facts (ABI 1.2, `host->device_attr`): a key is 1-63 characters of a-z 0-9 . _ -
+ *  starting with a letter; a value is at most 255 bytes of well-formed UTF-8 without control
+ *  characters; a device has at most RBEE_DEVICE_ATTR_MAX of them. */
+#define RBEE_DEVICE_ATTR_KEY_MAX 64
+#define RBEE_DEVICE_ATTR_VALUE_MAX 256
+#define RBEE_DEVICE_ATTR_MAX 16
 
 /** Prefix and suffix of the exported descriptor symbol: rbee_backend_<name>_descriptor. */
 #define RBEE_BACKEND_SYMBOL_PREFIX "rbee_backend_"
@@ -79,7 +96,9 @@ enum rbee_probe_state {
 /** What probe answers. The host zeroes it before the call. */
 struct rbee_probe_result {
 	enum rbee_probe_state state;
-	/** 0 = cannot run here; higher = better (ggml style). Meaningful when available. */
+	/** Rank among available backends, higher = better (ggml style): a spawn that names no
+	 *  worker takes the highest-scoring available backend with an installed worker and a
+	 *  device. 0 (or less) = never chosen that way, only when named. */
 	int score;
 	/** Why unavailable or broken, or a short summary when available ("2 GPUs, driver 550.54"). */
 	char reason[RBEE_REASON_MAX];
@@ -198,12 +217,30 @@ struct rbee_host {
 	 *  Valid until the next service call. A refusal is also logged with the plugin's and the
 	 *  service's names, and becomes the operation's error when the plugin then fails. */
 	const char *(*last_error)(struct rbee_call *call);
+
+	/* --- ABI 1.2 --- (check `host->struct_size > offsetof(struct rbee_host, plugin_state)`) */
+	/** HWLOC_API_VERSION of the hwloc the hive was built with (0x00020b00 = 2.11.0): the
+	 *  topology() object is that hwloc's. See RBEE_BACKEND_HWLOC_API_MAJOR. */
+	uint32_t hwloc_api_version;
+	/** enumerate: attach a string fact to a device already reported with device_add, by its id
+	 *  ("gfx_target" = "gfx90a" for a ROCm GPU). Shown under the device's "attributes" in
+	 *  /v1/capabilities and /v1/backends. Setting a key again replaces its value. Refused, with
+	 *  last_error saying why, outside enumerate, for an unknown device, or past the limits
+	 *  above; a refusal costs only that fact, not the device. */
+	int (*device_attr)(struct rbee_call *call, const char *device_id, const char *key,
+			   const char *value);
+	/** What the plugin's init() stored in *state for this process: the probe child's own in
+	 *  probe and enumerate, the daemon's in build_env, verify and spawn. NULL when the plugin
+	 *  has no init or stored nothing. */
+	void *(*plugin_state)(struct rbee_call *call);
 };
 
 /**
  * The descriptor a plugin exports. Every operation pointer may be NULL when the backend has
  * nothing to do for it (the host then uses its default: no devices, empty build environment,
- * no extra verify checks, the default argv with no binding).
+ * no extra verify checks, the default argv with no binding). A NULL `probe` makes the backend
+ * available with score 0 and says so in its reason: a score of 0 is never chosen for a spawn
+ * that names no worker (the backend is used only when named). Give a probe to be ranked.
  */
 struct rbee_backend {
 	/* --- ABI 1.0 --- */
@@ -233,6 +270,18 @@ struct rbee_backend {
 	 *  forks, applies the binding, execs and supervises. */
 	int (*spawn)(const struct rbee_host *host, const struct rbee_spawn_request *req,
 		     struct rbee_plan *plan);
+
+	/* --- ABI 1.2 --- (the host reads these only when `struct_size` covers them) */
+	/** Set up the plugin's own state once per process, before any other operation: in each
+	 *  probe child before probe (GPU drivers allowed there), and in the daemon once it loads the
+	 *  plugin (no GPU drivers: the daemon rule above). Whatever it stores in *state comes back
+	 *  from host->plugin_state() in every later call of that process; calls in the daemon may
+	 *  run on several threads at once, so state they change needs the plugin's own locking.
+	 *  A failure (with host->fail) makes the backend broken with that reason. May be NULL. */
+	int (*init)(const struct rbee_host *host, void **state);
+	/** Release what init set up; called once when the daemon unloads the plugin (hive
+	 *  shutdown), never while another call of the plugin is running. May be NULL. */
+	void (*fini)(void *state);
 };
 
 /** Declare a plugin's descriptor with its exported name: RBEE_BACKEND_DEFINE(cuda) = {...}; */

@@ -45,6 +45,7 @@ stop_hive
 # --- 2. no probe on request threads ---
 export HOSTILE_PROBE_SLEEP_MS=2500 HOSTILE_PROBE_COUNT="$T/probes" RBEE_PROBE_TIMEOUT_MS=8000
 RBEE_PROBE_INTERVAL_S=3 RBEE_BACKEND_BLOCKLIST=ctorcrash,ctorhang start_hive
+curl -sf "$HIVE_URL/v1/backends" >/dev/null # waits for the first round (start-up does not)
 assert_eq "$(wc -l <"$T/probes")" 1 "the start probes the slow plugin once"
 # Let the devices go stale (the routes used to re-probe them inline past 5 s), then read them
 # while the background refresher is busy with the 2.5 s probe.

@@ -130,7 +130,8 @@ static void missing_fields_are_refused(void **state)
 	refused("{\"operation\":\"worker_install\"}", "needs field 'worker_id'");
 	refused("{\"operation\":\"worker_install\",\"worker_id\":null}", "needs field 'worker_id'");
 	refused("{\"operation\":\"worker_spawn\",\"worker\":\"cpu\"}", "needs field 'model'");
-	refused("{\"operation\":\"worker_spawn\",\"model\":\"a/b\"}", "needs field 'worker'");
+	/* worker is optional: the best-scoring backend is chosen (backends docs, "Scores") */
+	refused("{\"operation\":\"worker_spawn\",\"model\":\"a/b\",\"worker\":\"../x\"}", "worker");
 	refused("{\"operation\":\"worker_process_get\"}", "needs field 'pid'");
 	refused("{\"operation\":\"model_get\"}", "needs field 'id'");
 }
@@ -160,6 +161,7 @@ static void optional_fields_may_be_left_out(void **state)
 {
 	(void)state;
 	accepted("{\"operation\":\"worker_spawn\",\"model\":\"org/repo:m.gguf\",\"worker\":\"cpu\"}");
+	accepted("{\"operation\":\"worker_spawn\",\"model\":\"org/repo\"}");
 	accepted("{\"operation\":\"worker_spawn\",\"model\":\"org/repo\",\"worker\":\"cuda\",\"device\":3}");
 	accepted("{\"operation\":\"worker_spawn\",\"model\":\"org/repo\",\"worker\":\"cpu\",\"device\":null}");
 	/* Unknown extra fields are ignored, for clients newer than this hive. */

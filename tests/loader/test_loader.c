@@ -120,7 +120,7 @@ static void test_host_services_refuse_with_a_reason(void **state)
 	struct rbee_host host;
 	rb_host_init(&host, &call);
 	assert_true(host.struct_size > offsetof(struct rbee_host, last_error));
-	assert_int_equal(host.abi_minor, 1);
+	assert_int_equal(host.abi_minor, RBEE_BACKEND_ABI_MINOR);
 	assert_string_equal(host.last_error(host.call), "");
 
 	struct rb_env env;
@@ -180,6 +180,64 @@ static void test_host_services_refuse_with_a_reason(void **state)
 	rb_call_release(&call);
 }
 
+/* host->device_attr (ABI 1.2): facts of a reported device, each rule refused with its reason. */
+static void test_device_attr_rules(void **state)
+{
+	(void)state;
+	struct rbee_call call = { .plugin_name = "unit" };
+	struct rbee_host host;
+	rb_host_init(&host, &call);
+	assert_true(host.struct_size > offsetof(struct rbee_host, plugin_state));
+	assert_int_equal(host.hwloc_api_version >> 16, RBEE_BACKEND_HWLOC_API_MAJOR);
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "gfx_target", "gfx90a"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "only allowed during enumerate");
+	call.enumerating = true;
+	struct rbee_device d;
+	memset(&d, 0, sizeof(d));
+	d.struct_size = sizeof(d);
+	snprintf(d.id, sizeof(d.id), "GPU-0");
+	assert_int_equal(host.device_add(host.call, &d), RBEE_OK);
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "gfx_target", "gfx90a"), RBEE_OK);
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "gfx_target", "gfx942"), RBEE_OK);
+	assert_int_equal(call.nattrs, 1); /* replaced, not added */
+	assert_string_equal(call.attrs[0].value, "gfx942");
+	assert_int_equal(host.device_attr(host.call, "GPU-9", "a", "b"), RBEE_ERR_NOT_FOUND);
+	expect_last_error(&host, "device_attr", "no device 'GPU-9' was reported");
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "Gfx", "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "key 'Gfx' is not a-z 0-9 . _ - starting with a letter");
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "1x", "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "starting with a letter");
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "", "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "key of 0 characters");
+	char key[80];
+	memset(key, 'k', sizeof(key) - 1);
+	key[sizeof(key) - 1] = '\0';
+	assert_int_equal(host.device_attr(host.call, "GPU-0", key, "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "key of 79 characters: give 1 to 63");
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "k", "bad \xc3\x28"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "value of key 'k' is not well-formed UTF-8");
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "k", "a\nb"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "contains control character 0x0a at byte 1");
+	char val[300];
+	memset(val, 'v', sizeof(val) - 1);
+	val[sizeof(val) - 1] = '\0';
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "k", val), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "has 299 bytes, more than the 255 allowed");
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "k", NULL), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "the value is NULL");
+	for (int i = 1; i < RBEE_DEVICE_ATTR_MAX; i++) {
+		snprintf(key, sizeof(key), "k%d", i);
+		assert_int_equal(host.device_attr(host.call, "GPU-0", key, "\xc3\xa9t\xc3\xa9"), RBEE_OK);
+	}
+	assert_int_equal(call.nattrs, RBEE_DEVICE_ATTR_MAX);
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "one_more", "x"), RBEE_ERR_INVALID);
+	expect_last_error(&host, "device_attr", "already has the 16 facts allowed");
+	assert_int_equal(host.device_attr(host.call, "GPU-0", "k1", "changed"), RBEE_OK);
+	assert_false(call.device_refused); /* a refused fact costs only the fact */
+	assert_null(host.plugin_state(host.call));
+	rb_call_release(&call);
+}
+
 /* Plugin text enters the hive as well-formed UTF-8, cut only between characters. */
 static void test_plugin_strings_are_cleaned(void **state)
 {
@@ -212,6 +270,7 @@ int main(void)
 		cmocka_unit_test(test_check_accepts_larger_descriptor_of_newer_minor),
 		cmocka_unit_test(test_host_services_refuse_with_a_reason),
 		cmocka_unit_test(test_plugin_strings_are_cleaned),
+		cmocka_unit_test(test_device_attr_rules),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,9 +8,19 @@
  * it, so a plugin whose constructor crashes or hangs costs a "broken" entry, not the hive. A
  * crash or hang in probe becomes a "broken" state with the reason too.
  *
- * Probes never run on request or job threads: one refresher thread re-probes every
- * RBEE_PROBE_INTERVAL_S (default 30 s), when a reader finds the devices older than it asked
- * (rb_backends_refresh only wakes it), and at SIGHUP. Readers get the last result at once.
+ * Probes never run on request or job threads: one refresher thread loads the hwloc topology and
+ * runs the first round as soon as the hive starts (the server does not wait for it: until it
+ * lands every backend is "probing", and rb_backends_get waits for it, bounded), then re-probes
+ * every RBEE_PROBE_INTERVAL_S (default 30 s), when a reader finds the devices older than it
+ * asked (rb_backends_refresh only wakes it), and at SIGHUP. Readers get the last result at once.
+ *
+ * One file per plugin: the daemon opens the plugin file once per round and hands that open file
+ * to the probe child (--probe-fd), and dlopens the same open file after the child survived; a
+ * loaded plugin keeps its file open and every later probe child loads it from there. So probe,
+ * build_env, verify and spawn always run the same code. A plugin file replaced on disk after
+ * the daemon loaded it is not reloaded (SIGHUP included): the backend keeps working with the
+ * loaded code and says "changed on disk; restart the hive to load it" (a reload would have to
+ * unmap code other threads may be running, and leave a plugin's own threads behind).
  */
 #include "backends.h"
 
@@ -22,6 +32,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,6 +43,7 @@
 #include "hive.h"
 #include "host.h"
 #include "rb_buf.h"
+#include "rb_fs.h"
 #include "rb_json.h"
 #include "rb_log.h"
 #include "rb_proc.h"
@@ -43,17 +55,28 @@
 #define PROBE_LOADED_MARK "rbee-probe: loaded"
 /* The ABI 1.0 descriptor ends with the spawn pointer. */
 #define DESCRIPTOR_MIN_SIZE (offsetof(struct rbee_backend, spawn) + sizeof(void *))
+/* Whether a descriptor of d->struct_size bytes has `member` (appended in a later minor). */
+#define DESC_HAS(d, member) \
+	((d)->struct_size >= offsetof(struct rbee_backend, member) + sizeof((d)->member))
+/* How long past the probe time limit rb_backends_get waits for the first round. */
+#define FIRST_ROUND_SLACK_MS 5000
 
 struct plugin {
 	void *dl;                         /* NULL until a probe child survived loading it */
 	const struct rbee_backend *desc;  /* NULL until then, or when loading failed */
+	void *state;                      /* what its init stored in the daemon */
+	int fd;                           /* the file loaded in the daemon (held open), else -1 */
+	bool changed;                     /* that file is no longer the one at info.path */
 	bool blocked;                     /* RBEE_BACKEND_BLOCKLIST: never loaded nor probed */
 	bool load_ok;                     /* the last probe child got past loading it */
 	struct rb_backend_info info;      /* the last probe; devices owned here */
 };
 
 struct rb_backends {
-	pthread_mutex_t lock;         /* guards every plugin's info */
+	struct rb_hive *hive;
+	pthread_mutex_t lock;         /* guards every plugin's info, and first_done */
+	pthread_cond_t first_cond;    /* signalled when the first round landed */
+	bool first_done;
 	pthread_mutex_t refresh_lock; /* one probe round at a time */
 	struct plugin *v;
 	size_t n;
@@ -80,6 +103,9 @@ void rb_backend_info_release(struct rb_backend_info *info)
 	free(info->devices);
 	info->devices = NULL;
 	info->ndevices = 0;
+	free(info->attrs);
+	info->attrs = NULL;
+	info->nattrs = 0;
 }
 
 /* ---- checking a plugin file ------------------------------------------------------------- */
@@ -124,15 +150,19 @@ int rb_backend_check(const struct rbee_backend *d, const char *expected_name, st
 	return 0;
 }
 
-int rb_backend_open(const char *path, void **dl_out, const struct rbee_backend **desc_out,
-		    char *name, size_t name_len, struct rb_err *err)
+/* Open the plugin named by `path` from open file `fd` (-1: from path itself). */
+static int open_plugin(const char *path, int fd, void **dl_out, const struct rbee_backend **desc_out,
+		       char *name, size_t name_len, struct rb_err *err)
 {
 	*dl_out = NULL;
 	*desc_out = NULL;
 	if (!name_from_path(path, name, name_len))
 		return rb_err_set(err, RB_EINVAL,
 				  "'%s' is not named rbee_backend_<name>.so (name: a-z 0-9 _)", path);
-	void *dl = dlopen(path, RTLD_NOW | RTLD_LOCAL);
+	char fdpath[64];
+	if (fd >= 0)
+		snprintf(fdpath, sizeof(fdpath), "/proc/self/fd/%d", fd);
+	void *dl = dlopen(fd >= 0 ? fdpath : path, RTLD_NOW | RTLD_LOCAL);
 	if (!dl)
 		return rb_err_set(err, RB_EIO, "cannot load: %s", dlerror());
 	char sym[128];
@@ -151,6 +181,12 @@ int rb_backend_open(const char *path, void **dl_out, const struct rbee_backend *
 	*dl_out = dl;
 	*desc_out = d;
 	return 0;
+}
+
+int rb_backend_open(const char *path, void **dl_out, const struct rbee_backend **desc_out,
+		    char *name, size_t name_len, struct rb_err *err)
+{
+	return open_plugin(path, -1, dl_out, desc_out, name, name_len, err);
 }
 
 /* ---- device JSON (the API's shape and the probe child's wire format) -------------------- */
@@ -195,6 +231,59 @@ struct json_object *rb_device_json(const char *backend, const struct rbee_device
 	return o;
 }
 
+/* {"key": "value", ...} of device i. */
+static struct json_object *attrs_json(const struct rb_device_attr *a, size_t n, size_t i)
+{
+	struct json_object *o = json_object_new_object();
+	for (size_t k = 0; k < n; k++)
+		if (a[k].device == i)
+			rb_json_add_str(o, a[k].key, a[k].value);
+	return o;
+}
+
+struct json_object *rb_backend_device_json(const struct rb_backend_info *info, size_t i)
+{
+	struct json_object *o = rb_device_json(info->name, &info->devices[i]);
+	json_object_object_add(o, "attributes", attrs_json(info->attrs, info->nattrs, i));
+	return o;
+}
+
+void rb_backend_probed_json(struct json_object *o, long long probed_ms, time_t probed_at)
+{
+	if (!probed_ms) {
+		json_object_object_add(o, "probed_at", NULL);
+		json_object_object_add(o, "probe_age_ms", NULL);
+		return;
+	}
+	char at[32];
+	struct tm tm;
+	gmtime_r(&probed_at, &tm);
+	strftime(at, sizeof(at), "%Y-%m-%dT%H:%M:%SZ", &tm);
+	rb_json_add_str(o, "probed_at", at);
+	long long age = rb_now_ms() - probed_ms;
+	rb_json_add_int(o, "probe_age_ms", age > 0 ? age : 0);
+}
+
+/* The facts of device i from the probe child's JSON, checked again (the child is not trusted:
+ * a fact breaking a rule is dropped with a warning). */
+static void attrs_from_json(struct json_object *o, size_t i, struct rb_backend_info *info,
+			    size_t *cap)
+{
+	struct json_object *a;
+	if (!json_object_object_get_ex(o, "attributes", &a) || !json_object_is_type(a, json_type_object))
+		return;
+	json_object_object_foreach(a, key, val) {
+		struct rb_err err = RB_ERR_INIT;
+		if (!json_object_is_type(val, json_type_string))
+			rb_err_set(&err, RB_EINVAL, "value of key is not a string");
+		else
+			rb_device_attr_set(&info->attrs, &info->nattrs, cap, (uint32_t)i, key,
+					   json_object_get_string(val), &err);
+		if (err.code)
+			rb_warn("backend '%s': fact of device %zu dropped: %s", info->name, i, err.msg);
+	}
+}
+
 static void device_from_json(struct json_object *o, struct rbee_device *d)
 {
 	memset(d, 0, sizeof(*d));
@@ -217,14 +306,16 @@ static void device_from_json(struct json_object *o, struct rbee_device *d)
 	d->pus = (uint32_t)rb_json_int(o, "pus", 0);
 }
 
-static const char *state_name(enum rb_backend_state s)
+const char *rb_backend_state_name(enum rb_backend_state s)
 {
 	switch (s) {
 	case RB_BACKEND_AVAILABLE: return "available";
 	case RB_BACKEND_UNAVAILABLE: return "unavailable";
+	case RB_BACKEND_PROBING: return "probing";
 	default: return "broken";
 	}
 }
+#define state_name rb_backend_state_name
 
 struct json_object *rb_backend_info_json(const struct rb_backend_info *info)
 {
@@ -238,9 +329,11 @@ struct json_object *rb_backend_info_json(const struct rb_backend_info *info)
 	rb_json_add_str(o, "state", state_name(info->state));
 	rb_json_add_str(o, "reason", info->reason);
 	rb_json_add_int(o, "score", info->score);
+	rb_backend_probed_json(o, info->probed_ms, info->probed_at);
+	rb_json_add_bool(o, "changed_on_disk", info->changed_on_disk);
 	struct json_object *devs = json_object_new_array();
 	for (size_t i = 0; i < info->ndevices; i++)
-		json_object_array_add(devs, rb_device_json(info->name, &info->devices[i]));
+		json_object_array_add(devs, rb_backend_device_json(info, i));
 	json_object_object_add(o, "devices", devs);
 	return o;
 }
@@ -274,7 +367,26 @@ static void emit(FILE *proto, struct json_object *o)
 	fflush(proto);
 }
 
-int rb_backends_probe_main(const char *path)
+/* host->path() in the probe child: RBEE_HOME (the daemon sets it to its own cache root) and
+ * the daemon's plugin directory (--plugin-dir). Nothing is created. */
+static void probe_paths(struct rb_hive *hive, const struct rb_config *cfg)
+{
+	struct rb_buf root = RB_BUF_INIT;
+	struct rb_err err = RB_ERR_INIT;
+	if (rb_fs_cache_root(&root, &err) == 0 && root.len + 16 < sizeof(hive->paths.home)) {
+		struct rb_paths *p = &hive->paths;
+		snprintf(p->home, sizeof(p->home), "%s", root.data);
+		snprintf(p->workers, sizeof(p->workers), "%s/workers", root.data);
+		snprintf(p->models, sizeof(p->models), "%s/models", root.data);
+		snprintf(p->logs, sizeof(p->logs), "%s/logs", root.data);
+		snprintf(p->state, sizeof(p->state), "%s/state", root.data);
+	}
+	rb_buf_release(&root);
+	if (cfg)
+		snprintf(hive->cfg.plugin_dir, sizeof(hive->cfg.plugin_dir), "%s", cfg->plugin_dir);
+}
+
+int rb_backends_probe_main(const struct rb_config *cfg, const char *path)
 {
 	rb_log_init("rbee-hive probe", RB_LOG_WARN);
 	FILE *proto = protocol_channel();
@@ -284,7 +396,7 @@ int rb_backends_probe_main(const char *path)
 	void *dl;
 	const struct rbee_backend *d;
 	struct json_object *o = json_object_new_object();
-	if (rb_backend_open(path, &dl, &d, name, sizeof(name), &err)) {
+	if (open_plugin(path, cfg ? cfg->probe_fd : -1, &dl, &d, name, sizeof(name), &err)) {
 		rb_json_add_bool(o, "loaded", false);
 		rb_json_add_str(o, "state", "broken");
 		rb_host_clean_str(text, sizeof(text), err.msg);
@@ -297,18 +409,38 @@ int rb_backends_probe_main(const char *path)
 	fprintf(proto, "%s\n", PROBE_LOADED_MARK);
 	fflush(proto);
 	rb_json_add_bool(o, "loaded", true);
-	struct rb_hive hive;
-	memset(&hive, 0, sizeof(hive));
-	hive.topology = rb_topology_load(&err);
-	if (!hive.topology)
+	struct rb_hive *hive = calloc(1, sizeof(*hive));
+	if (!hive)
+		return 1;
+	probe_paths(hive, cfg);
+	hive->topology = rb_topology_load(&err);
+	if (!hive->topology)
 		rb_warn("%s", err.msg);
-	struct rbee_call call = { .hive = &hive, .plugin_name = name, .relay = proto };
+	struct rbee_call call = { .hive = hive, .plugin_name = name, .relay = proto };
 	struct rbee_host host;
 	rb_host_init(&host, &call);
 	struct rbee_probe_result pr;
 	memset(&pr, 0, sizeof(pr));
 	pr.state = RBEE_PROBE_AVAILABLE;
-	if (d->probe) {
+	bool init_failed = false;
+	if (DESC_HAS(d, init) && d->init) {
+		void *state = NULL;
+		int rc = d->init(&host, &state);
+		call.plugin_state = state;
+		if (rc != RBEE_OK) {
+			init_failed = true;
+			pr.state = RBEE_PROBE_BROKEN;
+			snprintf(pr.reason, sizeof(pr.reason), "init failed: %s",
+				 call.err.msg[0] ? call.err.msg : "no reason given");
+		}
+	}
+	if (init_failed) {
+		/* nothing more of it runs */
+	} else if (!d->probe) {
+		/* No probe: available, but never ranked (docs/BACKENDS.md, "Scores"). */
+		snprintf(pr.reason, sizeof(pr.reason), "the plugin has no probe: assumed available, "
+			 "score 0 (used only when a spawn names it)");
+	} else {
 		int rc = d->probe(&host, &pr);
 		if (rc != RBEE_OK) {
 			pr.state = RBEE_PROBE_BROKEN;
@@ -318,7 +450,9 @@ int rb_backends_probe_main(const char *path)
 	}
 	pr.reason[sizeof(pr.reason) - 1] = '\0';
 	if (pr.state == RBEE_PROBE_AVAILABLE && d->enumerate) {
+		call.enumerating = true;
 		int rc = d->enumerate(&host);
+		call.enumerating = false;
 		if (rc != RBEE_OK || call.device_refused) {
 			/* A refused device (a duplicate id or index...) refuses the whole list: which of
 			 * two "GPU-0" a spawn means cannot be guessed. */
@@ -339,13 +473,19 @@ int rb_backends_probe_main(const char *path)
 	rb_json_add_str(o, "reason", pr.reason);
 	rb_json_add_int(o, "score", pr.score);
 	struct json_object *devs = json_object_new_array();
-	for (size_t i = 0; pr.state == RBEE_PROBE_AVAILABLE && i < call.ndevices; i++)
-		json_object_array_add(devs, rb_device_json(name, &call.devices[i]));
+	for (size_t i = 0; pr.state == RBEE_PROBE_AVAILABLE && i < call.ndevices; i++) {
+		struct json_object *dev = rb_device_json(name, &call.devices[i]);
+		json_object_object_add(dev, "attributes", attrs_json(call.attrs, call.nattrs, i));
+		json_object_array_add(devs, dev);
+	}
 	json_object_object_add(o, "devices", devs);
 	emit(proto, o);
 	json_object_put(o);
+	if (DESC_HAS(d, fini) && d->fini && !init_failed)
+		d->fini(call.plugin_state);
 	rb_call_release(&call);
-	rb_topology_free(hive.topology);
+	rb_topology_free(hive->topology);
+	free(hive);
 	/* No dlclose: a driver library may have registered atexit handlers. */
 	return 0;
 }
@@ -357,6 +497,8 @@ int rb_backends_probe_main(const char *path)
 
 struct probe_run {
 	const char *name; /* the plugin's (lives in the registry) */
+	int fd;           /* the plugin file this round probes (the child gets it), or -1 */
+	bool own_fd;      /* opened for this round: closed after it unless the daemon loads it */
 	struct rb_proc proc;
 	bool started;
 	bool loaded;     /* the child said it loaded and checked the plugin */
@@ -411,6 +553,7 @@ static bool apply_probe_result(struct plugin *p, struct probe_run *r, int rc, in
 	rb_backend_info_release(info);
 	info->score = 0;
 	info->probed_ms = rb_now_ms();
+	info->probed_at = time(NULL);
 	info->state = RB_BACKEND_BROKEN;
 	char st[64];
 	const char *unloaded = p->desc ? "" : "; the plugin is not loaded into the hive";
@@ -473,8 +616,11 @@ static bool apply_probe_result(struct plugin *p, struct probe_run *r, int rc, in
 	if (json_object_object_get_ex(o, "devices", &devs) && json_object_is_type(devs, json_type_array)) {
 		size_t n = json_object_array_length(devs);
 		info->devices = n ? calloc(n, sizeof(*info->devices)) : NULL;
-		for (size_t i = 0; info->devices && i < n; i++)
+		size_t cap = 0;
+		for (size_t i = 0; info->devices && i < n; i++) {
 			device_from_json(json_object_array_get_idx(devs, i), &info->devices[i]);
+			attrs_from_json(json_object_array_get_idx(devs, i), i, info, &cap);
+		}
 		info->ndevices = info->devices ? n : 0;
 	}
 	json_object_put(o);
@@ -496,18 +642,37 @@ static bool apply_probe(struct plugin *p, struct probe_run *r, int rc, int statu
 {
 	bool survived = apply_probe_result(p, r, rc, status);
 	clean_info(&p->info);
+	if (p->changed) {
+		size_t n = strlen(p->info.reason);
+		snprintf(p->info.reason + n, sizeof(p->info.reason) - n, "%s%s", n ? "; " : "",
+			 "plugin file changed on disk since the hive loaded it: the loaded one is "
+			 "still used; restart the hive to load the new one");
+	}
 	return survived;
 }
 
 /* Load a plugin into the daemon once a probe child survived loading it. Broken (with the
  * reason) when the daemon's own load fails. */
-static void load_in_daemon(struct rb_backends *b, struct plugin *p)
+static void load_in_daemon(struct rb_backends *b, struct plugin *p, struct probe_run *r)
 {
 	struct rb_err err = RB_ERR_INIT;
 	char name[64];
 	void *dl;
 	const struct rbee_backend *d;
-	int rc = rb_backend_open(p->info.path, &dl, &d, name, sizeof(name), &err);
+	void *state = NULL;
+	int rc = open_plugin(p->info.path, r->fd, &dl, &d, name, sizeof(name), &err);
+	if (!rc && DESC_HAS(d, init) && d->init) {
+		/* The probe child ran init too; here it must not touch GPU drivers (backend.h). */
+		struct rbee_call call = { .hive = b->hive, .plugin_name = p->info.name };
+		struct rbee_host host;
+		rb_host_init(&host, &call);
+		if (d->init(&host, &state) != RBEE_OK) {
+			rc = rb_err_set(&err, RB_EIO, "init failed in the hive: %s",
+					call.err.msg[0] ? call.err.msg : "no reason given");
+			dlclose(dl);
+		}
+		rb_call_release(&call);
+	}
 	pthread_mutex_lock(&b->lock);
 	if (rc) {
 		rb_backend_info_release(&p->info);
@@ -516,6 +681,9 @@ static void load_in_daemon(struct rb_backends *b, struct plugin *p)
 	} else {
 		p->dl = dl;
 		p->desc = d;
+		p->state = state;
+		p->fd = r->fd; /* kept: every later probe child loads this very file */
+		r->own_fd = false;
 		rb_host_clean_str(p->info.version, sizeof(p->info.version), d->version);
 		rb_host_clean_str(p->info.description, sizeof(p->info.description), d->description);
 	}
@@ -523,6 +691,13 @@ static void load_in_daemon(struct rb_backends *b, struct plugin *p)
 	pthread_mutex_unlock(&b->lock);
 	if (rc)
 		rb_warn("backend '%s' (%s): %s", p->info.name, p->info.path, p->info.reason);
+}
+
+/* In the probe child before exec: keep the plugin file open across it (async-signal-safe). */
+static int inherit_fd(void *arg)
+{
+	int fd = *(int *)arg;
+	return fcntl(fd, F_SETFD, 0) == 0 ? 0 : errno;
 }
 
 /* Probe the plugins selected by `mask` (NULL = all but blocked ones), all children at once;
@@ -537,20 +712,47 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 		rb_buf_init(&runs[i].out);
 		runs[i].b = b;
 		runs[i].name = b->v[i].info.name;
+		runs[i].fd = -1;
 		if (b->v[i].blocked || (mask && !mask[i]))
 			continue;
-		const char *argv[] = { b->self_exe, "--probe-plugin", b->v[i].info.path, NULL };
+		/* The file this round probes: the one loaded in the daemon, else opened now (and
+		 * loaded from this same open file if its child survives). */
+		runs[i].fd = b->v[i].fd;
+		if (runs[i].fd < 0) {
+			runs[i].fd = open(b->v[i].info.path, O_RDONLY | O_CLOEXEC);
+			runs[i].own_fd = runs[i].fd >= 0;
+		}
+		char fd[16];
+		snprintf(fd, sizeof(fd), "%d", runs[i].fd);
+		const char *argv[8];
+		size_t k = 0;
+		argv[k++] = b->self_exe;
+		argv[k++] = "--plugin-dir";
+		argv[k++] = b->hive->cfg.plugin_dir;
+		if (runs[i].fd >= 0) { /* else the child tries the path and says why it fails */
+			argv[k++] = "--probe-fd";
+			argv[k++] = fd;
+		}
+		argv[k++] = "--probe-plugin";
+		argv[k++] = b->v[i].info.path;
+		argv[k] = NULL;
 		struct rb_proc_opts o = { .argv = argv, .envp = rb_env_envp(&b->probe_env),
-					  .new_pgroup = true, .die_with_parent = true };
+					  .new_pgroup = true, .die_with_parent = true,
+					  .child_setup = runs[i].fd >= 0 ? inherit_fd : NULL,
+					  .child_arg = &runs[i].fd, .setup_what = "keeping the plugin file open" };
 		if (rb_proc_start(&o, &runs[i].proc, &runs[i].err) == 0)
 			runs[i].started = true;
 	}
+	/* One deadline for the round: the children run at once but are read one after another,
+	 * and none may outlive its time limit counted from its start. */
+	long long deadline = rb_now_ms() + b->probe_timeout_ms;
 	for (size_t i = 0; i < b->n; i++) {
 		if (b->v[i].blocked || (mask && !mask[i]))
 			continue;
 		int rc = -runs[i].err.code, status = 0;
+		long long left = deadline - rb_now_ms();
 		if (runs[i].started)
-			rc = rb_proc_pump(&runs[i].proc, b->probe_timeout_ms, probe_line,
+			rc = rb_proc_pump(&runs[i].proc, left > 0 ? (int)left : 1, probe_line,
 					  probe_should_stop, &runs[i], &status, &runs[i].err);
 		if (rc == -RB_ECANCELLED)
 			continue; /* shutting down: the last result stays */
@@ -565,14 +767,17 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 		snprintf(after, sizeof(after), "%d %zu %s", (int)info->state, info->ndevices, info->reason);
 		pthread_mutex_unlock(&b->lock);
 		if (load)
-			load_in_daemon(b, &b->v[i]);
+			load_in_daemon(b, &b->v[i], &runs[i]);
 		rb_log(info->state == RB_BACKEND_BROKEN ? RB_LOG_WARN
 		       : strcmp(before, after) ? RB_LOG_INFO : RB_LOG_DEBUG,
 		       "backend '%s': %s%s%s (%zu devices)", info->name, state_name(info->state),
 		       info->reason[0] ? ": " : "", info->reason, info->ndevices);
 	}
-	for (size_t i = 0; i < b->n; i++)
+	for (size_t i = 0; i < b->n; i++) {
 		rb_buf_release(&runs[i].out);
+		if (runs[i].own_fd)
+			close(runs[i].fd);
+	}
 	free(runs);
 }
 
@@ -618,6 +823,7 @@ static void add_candidate(struct rb_backends *b, const char *path)
 	b->v = v;
 	struct plugin *p = &b->v[b->n++];
 	memset(p, 0, sizeof(*p));
+	p->fd = -1;
 	snprintf(p->info.name, sizeof(p->info.name), "%s", name);
 	snprintf(p->info.path, sizeof(p->info.path), "%s", path);
 	if (blocked(name)) {
@@ -627,8 +833,9 @@ static void add_candidate(struct rb_backends *b, const char *path)
 		return;
 	}
 	/* Nothing of it runs here yet: probe_plugins loads it in a child first. */
-	p->info.state = RB_BACKEND_BROKEN;
-	snprintf(p->info.reason, sizeof(p->info.reason), "not probed yet");
+	p->info.state = RB_BACKEND_PROBING;
+	snprintf(p->info.reason, sizeof(p->info.reason), "the first probe is running (the hive "
+		 "just started)");
 }
 
 static int cmp_str(const void *a, const void *b)
@@ -687,6 +894,25 @@ static int probe_interval_ms(void)
 /* One probe round: every plugin that is not blocked (`all`), else those loaded in the daemon or
  * whose last probe child got past loading them (a plugin whose loading crashed is retried only
  * at SIGHUP). */
+/* Whether the file at p->info.path is still the one the daemon loaded (held open in p->fd). */
+static void check_changed(struct plugin *p)
+{
+	struct stat held, now;
+	if (p->fd < 0 || p->changed || fstat(p->fd, &held) != 0)
+		return;
+	bool same = stat(p->info.path, &now) == 0 && now.st_dev == held.st_dev &&
+		    now.st_ino == held.st_ino && now.st_size == held.st_size &&
+		    now.st_mtim.tv_sec == held.st_mtim.tv_sec &&
+		    now.st_mtim.tv_nsec == held.st_mtim.tv_nsec;
+	if (same)
+		return;
+	p->changed = true;
+	p->info.changed_on_disk = true;
+	rb_warn("backend '%s': '%s' changed on disk since the hive loaded it; the loaded plugin "
+		"stays in use (probes included) until the hive is restarted", p->info.name,
+		p->info.path);
+}
+
 static void refresh_now(struct rb_backends *b, bool all)
 {
 	pthread_mutex_lock(&b->refresh_lock);
@@ -696,6 +922,8 @@ static void refresh_now(struct rb_backends *b, bool all)
 	for (size_t i = 0; mask && i < b->n; i++) {
 		mask[i] = !b->v[i].blocked && (all || b->v[i].desc || b->v[i].load_ok);
 		any |= mask[i];
+		if (mask[i])
+			check_changed(&b->v[i]);
 	}
 	pthread_mutex_unlock(&b->lock);
 	if (any)
@@ -704,9 +932,51 @@ static void refresh_now(struct rb_backends *b, bool all)
 	pthread_mutex_unlock(&b->refresh_lock);
 }
 
+/* The hwloc topology (loaded here, off the start path) and what probe children get of it: the
+ * topology as XML, so each child reads it in a millisecond instead of rediscovering the node. */
+static void load_topology(struct rb_backends *b)
+{
+	struct rb_hive *hive = b->hive;
+	struct rb_err err = RB_ERR_INIT;
+	void *topo = rb_topology_load(&err);
+	if (!topo)
+		rb_warn("%s; CPU topology and GPU locality will be missing", err.msg);
+	/* Published before any backend is available: plugin calls in the daemon (the only
+	 * readers) start only from an available backend, under b->lock. */
+	pthread_mutex_lock(&b->lock);
+	hive->topology = topo;
+	pthread_mutex_unlock(&b->lock);
+	if (!topo)
+		return;
+	snprintf(b->topology_xml, sizeof(b->topology_xml), "%s/topology.xml", hive->paths.state);
+	if (hwloc_topology_export_xml(topo, b->topology_xml, 0) == 0) {
+		rb_env_set(&b->probe_env, "HWLOC_XMLFILE", b->topology_xml);
+		rb_env_set(&b->probe_env, "HWLOC_THISSYSTEM",
+			   hwloc_topology_is_thissystem(topo) ? "1" : "0");
+		rb_env_set(&b->probe_env, "HWLOC_SYNTHETIC", NULL);
+	} else {
+		rb_debug("cannot export the topology to '%s': %s", b->topology_xml, strerror(errno));
+		b->topology_xml[0] = '\0';
+	}
+}
+
+/* Start-up's work, off the start path: the topology, then the first round of every plugin. */
+static void first_round(struct rb_backends *b)
+{
+	if (!b->hive->topology)
+		load_topology(b);
+	refresh_now(b, true);
+	pthread_mutex_lock(&b->lock);
+	b->first_done = true;
+	pthread_cond_broadcast(&b->first_cond);
+	pthread_mutex_unlock(&b->lock);
+	rb_info("first probe round done in %lld ms after start", rb_now_ms() - b->hive->started_ms);
+}
+
 static void *refresher_main(void *arg)
 {
 	struct rb_backends *b = arg;
+	first_round(b);
 	pthread_mutex_lock(&b->wake_lock);
 	for (;;) {
 		if (!b->want_all && !b->want_loaded && !atomic_load(&b->stop)) {
@@ -774,6 +1044,7 @@ int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 	struct rb_backends *b = calloc(1, sizeof(*b));
 	if (!b)
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
+	b->hive = hive;
 	pthread_mutex_init(&b->lock, NULL);
 	pthread_mutex_init(&b->refresh_lock, NULL);
 	pthread_mutex_init(&b->wake_lock, NULL);
@@ -781,6 +1052,7 @@ int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
 	pthread_cond_init(&b->wake, &ca);
+	pthread_cond_init(&b->first_cond, &ca);
 	pthread_condattr_destroy(&ca);
 	atomic_init(&b->stop, false);
 	const char *t = getenv("RBEE_PROBE_TIMEOUT_MS");
@@ -794,19 +1066,8 @@ int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 	b->self_exe[n] = '\0';
 	rb_env_init(&b->probe_env);
 	rb_env_from_environ_scrubbed(&b->probe_env);
-	if (hive->topology) {
-		hwloc_topology_t topo = hive->topology;
-		snprintf(b->topology_xml, sizeof(b->topology_xml), "%s/topology.xml", hive->paths.state);
-		if (hwloc_topology_export_xml(topo, b->topology_xml, 0) == 0) {
-			rb_env_set(&b->probe_env, "HWLOC_XMLFILE", b->topology_xml);
-			rb_env_set(&b->probe_env, "HWLOC_THISSYSTEM",
-				   hwloc_topology_is_thissystem(topo) ? "1" : "0");
-			rb_env_set(&b->probe_env, "HWLOC_SYNTHETIC", NULL);
-		} else {
-			rb_debug("cannot export the topology to '%s': %s", b->topology_xml, strerror(errno));
-			b->topology_xml[0] = '\0';
-		}
-	}
+	/* host->path() in probe children: the same cache root as this hive's. */
+	rb_env_set(&b->probe_env, "RBEE_HOME", hive->paths.home);
 	/* RBEE_BACKEND_PATH entries first (they override), then the plugin directory. */
 	const char *path = getenv("RBEE_BACKEND_PATH");
 	while (path && *path) {
@@ -825,9 +1086,19 @@ int rb_backends_init(struct rb_hive *hive, struct rb_err *err)
 		rb_warn("no backend plugins found in '%s'%s", hive->cfg.plugin_dir,
 			getenv("RBEE_BACKEND_PATH") ? " or RBEE_BACKEND_PATH" : "");
 	hive->backends = b;
-	probe_plugins(b, NULL);
-	start_refresher(b);
+	if (b->n == 0)
+		b->first_done = true; /* nothing to probe; the topology is only loaded for plugins */
 	return 0;
+}
+
+void rb_backends_start(struct rb_hive *hive)
+{
+	struct rb_backends *b = hive->backends;
+	if (!b || b->n == 0)
+		return;
+	start_refresher(b);
+	if (!b->refresher_started)
+		first_round(b); /* no thread: probe here, readers wait for it meanwhile */
 }
 
 void rb_backends_free(struct rb_hive *hive)
@@ -837,9 +1108,14 @@ void rb_backends_free(struct rb_hive *hive)
 		return;
 	stop_refresher(b);
 	for (size_t i = 0; i < b->n; i++) {
-		rb_backend_info_release(&b->v[i].info);
-		if (b->v[i].dl)
-			dlclose(b->v[i].dl);
+		struct plugin *p = &b->v[i];
+		rb_backend_info_release(&p->info);
+		if (p->desc && DESC_HAS(p->desc, fini) && p->desc->fini)
+			p->desc->fini(p->state);
+		if (p->dl)
+			dlclose(p->dl);
+		if (p->fd >= 0)
+			close(p->fd);
 	}
 	free(b->v);
 	rb_env_release(&b->probe_env);
@@ -849,6 +1125,7 @@ void rb_backends_free(struct rb_hive *hive)
 	pthread_mutex_destroy(&b->refresh_lock);
 	pthread_mutex_destroy(&b->wake_lock);
 	pthread_cond_destroy(&b->wake);
+	pthread_cond_destroy(&b->first_cond);
 	free(b);
 	hive->backends = NULL;
 }
@@ -883,6 +1160,8 @@ static int copy_info(const struct rb_backend_info *src, struct rb_backend_info *
 {
 	*dst = *src;
 	dst->devices = NULL;
+	dst->attrs = NULL;
+	dst->nattrs = 0;
 	if (src->ndevices) {
 		dst->devices = malloc(src->ndevices * sizeof(*dst->devices));
 		if (!dst->devices) {
@@ -891,7 +1170,51 @@ static int copy_info(const struct rb_backend_info *src, struct rb_backend_info *
 		}
 		memcpy(dst->devices, src->devices, src->ndevices * sizeof(*dst->devices));
 	}
+	if (src->nattrs) {
+		dst->attrs = malloc(src->nattrs * sizeof(*dst->attrs));
+		if (!dst->attrs)
+			return -1;
+		memcpy(dst->attrs, src->attrs, src->nattrs * sizeof(*dst->attrs));
+		dst->nattrs = src->nattrs;
+	}
 	return 0;
+}
+
+bool rb_backends_ready(struct rb_hive *hive)
+{
+	struct rb_backends *b = hive->backends;
+	if (!b)
+		return true;
+	pthread_mutex_lock(&b->lock);
+	bool done = b->first_done;
+	pthread_mutex_unlock(&b->lock);
+	return done;
+}
+
+bool rb_backends_wait_ready(struct rb_hive *hive, int timeout_ms)
+{
+	struct rb_backends *b = hive->backends;
+	if (!b)
+		return true;
+	if (timeout_ms < 0)
+		timeout_ms = b->probe_timeout_ms + FIRST_ROUND_SLACK_MS;
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	ts.tv_sec += timeout_ms / 1000;
+	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&b->lock);
+	if (!b->first_done)
+		rb_debug("waiting up to %d ms for the first probe round", timeout_ms);
+	while (!b->first_done)
+		if (pthread_cond_timedwait(&b->first_cond, &b->lock, &ts) == ETIMEDOUT)
+			break;
+	bool done = b->first_done;
+	pthread_mutex_unlock(&b->lock);
+	return done;
 }
 
 int rb_backends_get(struct rb_hive *hive, const char *name, struct rb_backend_info *out,
@@ -899,6 +1222,8 @@ int rb_backends_get(struct rb_hive *hive, const char *name, struct rb_backend_in
 {
 	struct rb_backends *b = hive->backends;
 	memset(out, 0, sizeof(*out));
+	/* A job asking right after start gets the first round's answer, not "probing". */
+	rb_backends_wait_ready(hive, -1);
 	pthread_mutex_lock(&b->lock);
 	struct plugin *p = find_plugin(b, name);
 	if (p)
@@ -937,7 +1262,7 @@ void rb_backends_list_free(struct rb_backend_info *list, size_t n)
 
 /* The loaded descriptor and a copy of its state; RB_EUNAVAIL unless it is available. */
 static int usable(struct rb_hive *hive, const char *name, const struct rbee_backend **desc,
-		  struct rb_backend_info *info, struct rb_err *err)
+		  void **state, struct rb_backend_info *info, struct rb_err *err)
 {
 	int rc = rb_backends_get(hive, name, info, err);
 	if (rc)
@@ -945,6 +1270,7 @@ static int usable(struct rb_hive *hive, const char *name, const struct rbee_back
 	pthread_mutex_lock(&hive->backends->lock); /* the refresher may be loading it */
 	struct plugin *p = find_plugin(hive->backends, name);
 	*desc = p ? p->desc : NULL;
+	*state = p ? p->state : NULL;
 	pthread_mutex_unlock(&hive->backends->lock);
 	if (!*desc || info->state != RB_BACKEND_AVAILABLE) {
 		rc = rb_err_set(err, RB_EUNAVAIL, "backend '%s' is not available on this node: %s", name,
@@ -968,11 +1294,13 @@ int rb_backend_build_env(struct rb_hive *hive, const char *backend, struct rb_jo
 			 struct rb_env *env, struct rb_err *err)
 {
 	const struct rbee_backend *d;
+	void *state;
 	struct rb_backend_info info;
-	int rc = usable(hive, backend, &d, &info, err);
+	int rc = usable(hive, backend, &d, &state, &info, err);
 	if (rc)
 		return rc;
-	struct rbee_call call = { .hive = hive, .job = job, .env = env, .plugin_name = backend };
+	struct rbee_call call = { .hive = hive, .job = job, .env = env, .plugin_name = backend,
+				  .plugin_state = state };
 	struct rbee_host host;
 	rb_host_init(&host, &call);
 	rc = d->build_env ? d->build_env(&host, info.devices, info.ndevices, (struct rbee_env *)env)
@@ -988,11 +1316,13 @@ int rb_backend_verify(struct rb_hive *hive, const char *backend, struct rb_job *
 		      struct rb_err *err)
 {
 	const struct rbee_backend *d;
+	void *state;
 	struct rb_backend_info info;
-	int rc = usable(hive, backend, &d, &info, err);
+	int rc = usable(hive, backend, &d, &state, &info, err);
 	if (rc)
 		return rc;
-	struct rbee_call call = { .hive = hive, .job = job, .report = report, .plugin_name = backend };
+	struct rbee_call call = { .hive = hive, .job = job, .report = report, .plugin_name = backend,
+				  .plugin_state = state };
 	struct rbee_host host;
 	rb_host_init(&host, &call);
 	rc = d->verify ? d->verify(&host, worker, info.devices, info.ndevices,
@@ -1008,12 +1338,14 @@ int rb_backend_spawn(struct rb_hive *hive, const char *backend, struct rb_job *j
 		     const struct rbee_spawn_request *req, struct rb_plan *plan, struct rb_err *err)
 {
 	const struct rbee_backend *d;
+	void *state;
 	struct rb_backend_info info;
-	int rc = usable(hive, backend, &d, &info, err);
+	int rc = usable(hive, backend, &d, &state, &info, err);
 	if (rc)
 		return rc;
 	rb_backend_info_release(&info);
-	struct rbee_call call = { .hive = hive, .job = job, .plan = plan, .plugin_name = backend };
+	struct rbee_call call = { .hive = hive, .job = job, .plan = plan, .plugin_name = backend,
+				  .plugin_state = state };
 	struct rbee_host host;
 	rb_host_init(&host, &call);
 	if (d->spawn) {

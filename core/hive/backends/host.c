@@ -5,6 +5,8 @@
 #include "host.h"
 
 #include <sched.h>
+
+#include <hwloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -597,6 +599,101 @@ void rb_device_clean(struct rbee_device *d)
 	rb_host_clean_str(d->nodeset, sizeof(d->nodeset), d->nodeset);
 }
 
+int rb_device_attr_check(const char *key, const char *value, struct rb_err *err)
+{
+	if (!key || !value)
+		return rb_err_set(err, RB_EINVAL, "%s is NULL", !key ? "the key" : "the value");
+	size_t kl = strlen(key);
+	if (kl == 0 || kl >= RBEE_DEVICE_ATTR_KEY_MAX)
+		return rb_err_set(err, RB_EINVAL, "key of %zu characters: give 1 to %d", kl,
+				  RBEE_DEVICE_ATTR_KEY_MAX - 1);
+	if (!(key[0] >= 'a' && key[0] <= 'z') ||
+	    strspn(key, "abcdefghijklmnopqrstuvwxyz0123456789._-") != kl) {
+		char clean[RBEE_DEVICE_ATTR_KEY_MAX];
+		rb_host_clean_str(clean, sizeof(clean), key);
+		return rb_err_set(err, RB_EINVAL, "key '%s' is not a-z 0-9 . _ - starting with a letter",
+				  clean);
+	}
+	size_t vl = strlen(value);
+	if (vl >= RBEE_DEVICE_ATTR_VALUE_MAX)
+		return rb_err_set(err, RB_EINVAL, "value of key '%s' has %zu bytes, more than the %d "
+				  "allowed", key, vl, RBEE_DEVICE_ATTR_VALUE_MAX - 1);
+	if (!rb_utf8_valid(value, vl))
+		return rb_err_set(err, RB_EINVAL, "value of key '%s' is not well-formed UTF-8", key);
+	for (size_t i = 0; i < vl; i++)
+		if ((unsigned char)value[i] < 0x20 || value[i] == 0x7f)
+			return rb_err_set(err, RB_EINVAL, "value of key '%s' contains control character "
+					  "0x%02x at byte %zu", key, (unsigned char)value[i], i);
+	return 0;
+}
+
+int rb_device_attr_set(struct rb_device_attr **v, size_t *n, size_t *cap, uint32_t device,
+		       const char *key, const char *value, struct rb_err *err)
+{
+	int rc = rb_device_attr_check(key, value, err);
+	if (rc)
+		return rc;
+	size_t count = 0;
+	for (size_t i = 0; i < *n; i++) {
+		if ((*v)[i].device != device)
+			continue;
+		if (!strcmp((*v)[i].key, key)) {
+			snprintf((*v)[i].value, sizeof((*v)[i].value), "%s", value);
+			return 0;
+		}
+		count++;
+	}
+	if (count >= RBEE_DEVICE_ATTR_MAX)
+		return rb_err_set(err, RB_EINVAL, "key '%s': the device already has the %d facts "
+				  "allowed", key, RBEE_DEVICE_ATTR_MAX);
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 8;
+		struct rb_device_attr *nv = realloc(*v, c * sizeof(*nv));
+		if (!nv)
+			return rb_err_set(err, RB_EINTERNAL, "out of memory");
+		*v = nv;
+		*cap = c;
+	}
+	struct rb_device_attr *a = &(*v)[(*n)++];
+	memset(a, 0, sizeof(*a));
+	a->device = device;
+	snprintf(a->key, sizeof(a->key), "%s", key);
+	snprintf(a->value, sizeof(a->value), "%s", value);
+	return 0;
+}
+
+static int host_device_attr(struct rbee_call *call, const char *device_id, const char *key,
+			    const char *value)
+{
+	if (!call || !call->enumerating)
+		return refuse(call, "device_attr", RBEE_ERR_INVALID,
+			      "only allowed during enumerate (the daemon's copy of a device is fixed)");
+	if (!device_id)
+		return refuse(call, "device_attr", RBEE_ERR_INVALID, "the device id is NULL");
+	size_t at = call->ndevices;
+	for (size_t i = 0; i < call->ndevices && at == call->ndevices; i++)
+		if (!strcmp(call->devices[i].id, device_id))
+			at = i;
+	if (at == call->ndevices) {
+		char clean[64];
+		rb_host_clean_str(clean, sizeof(clean), device_id);
+		return refuse(call, "device_attr", RBEE_ERR_NOT_FOUND,
+			      "no device '%s' was reported with device_add", clean);
+	}
+	struct rb_err err = RB_ERR_INIT;
+	if (rb_device_attr_set(&call->attrs, &call->nattrs, &call->attrs_cap, (uint32_t)at, key,
+			       value, &err))
+		return refuse(call, "device_attr",
+			      err.code == RB_EINTERNAL ? RBEE_ERR_NOMEM : RBEE_ERR_INVALID,
+			      "device '%s': %s", call->devices[at].id, err.msg);
+	return RBEE_OK;
+}
+
+static void *host_plugin_state(struct rbee_call *call)
+{
+	return call ? call->plugin_state : NULL;
+}
+
 static int host_env_set(struct rbee_env *env, const char *name, const char *value)
 {
 	struct rbee_call *call = current_call;
@@ -749,6 +846,9 @@ void rb_host_init(struct rbee_host *host, struct rbee_call *call)
 	host->plan_bind_memory = host_plan_bind_memory;
 	host->run = host_run;
 	host->last_error = host_last_error;
+	host->hwloc_api_version = HWLOC_API_VERSION;
+	host->device_attr = host_device_attr;
+	host->plugin_state = host_plugin_state;
 	current_call = call;
 }
 
@@ -759,4 +859,7 @@ void rb_call_release(struct rbee_call *call)
 	free(call->devices);
 	call->devices = NULL;
 	call->ndevices = call->cap = 0;
+	free(call->attrs);
+	call->attrs = NULL;
+	call->nattrs = call->attrs_cap = 0;
 }

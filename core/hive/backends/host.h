@@ -7,6 +7,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -76,6 +77,20 @@ int rb_plan_finish(struct rb_plan *p, const struct rbee_spawn_request *req, stru
 /* That number for a CPU list ("0-3,8"; "" or NULL: the hive's own affinity); at least 1. */
 unsigned rb_plan_threads(const char *cpuset);
 
+/* One fact a plugin attached to a device (host->device_attr, ABI 1.2). */
+struct rb_device_attr {
+	uint32_t device;                        /* index into the device array it goes with */
+	char key[RBEE_DEVICE_ATTR_KEY_MAX];
+	char value[RBEE_DEVICE_ATTR_VALUE_MAX];
+};
+/* Check a fact against the ABI's rules (key syntax and length, value UTF-8, no control
+ * characters, length); the message names the rule broken. */
+int rb_device_attr_check(const char *key, const char *value, struct rb_err *err);
+/* Check, then add the fact to device `device` in *v (or replace the value of its key); refused
+ * past RBEE_DEVICE_ATTR_MAX facts for that device. */
+int rb_device_attr_set(struct rb_device_attr **v, size_t *n, size_t *cap, uint32_t device,
+		       const char *key, const char *value, struct rb_err *err);
+
 /* One call into a plugin: build the host table for it. */
 struct rbee_call {
 	struct rb_hive *hive;
@@ -89,6 +104,10 @@ struct rbee_call {
 	struct rbee_device *devices;
 	size_t ndevices, cap;
 	bool device_refused;    /* device_add refused one (duplicate, empty id...): see call.err */
+	bool enumerating;       /* device_add and device_attr are allowed */
+	struct rb_device_attr *attrs; /* enumerate: facts of the collected devices */
+	size_t nattrs, attrs_cap;
+	void *plugin_state;     /* what the plugin's init stored (host->plugin_state) */
 	const char *plugin_name;
 	/* The probe child: host->log lines go here as RB_PROBE_LOG_MARK lines for the daemon. */
 	FILE *relay;

@@ -10,8 +10,8 @@
 #include "rb_json.h"
 #include "routes.h"
 
-/* Device lists are re-probed when older than this, so free memory stays roughly current
- * without forking a probe for every request. */
+/* Device lists are re-probed (by the refresher thread, never here) when older than this, so
+ * free memory stays roughly current; a request answers the last result at once. */
 #define DEVICE_MAX_AGE_MS 5000
 
 enum MHD_Result rb_route_health(struct rb_request *req)
@@ -49,24 +49,36 @@ enum MHD_Result rb_route_info(struct rb_request *req)
 enum MHD_Result rb_route_capabilities(struct rb_request *req)
 {
 	rb_backends_refresh(rb_req_hive(req), DEVICE_MAX_AGE_MS);
+	/* Only right after start: the first probe round (bounded) rather than a "probing" list. */
+	rb_backends_wait_ready(rb_req_hive(req), -1);
 	struct rb_backend_info *list;
 	size_t n = rb_backends_list(rb_req_hive(req), &list);
 	struct json_object *devs = json_object_new_array();
+	long long oldest = 0;
+	time_t oldest_at = 0;
 	for (size_t i = 0; i < n; i++) {
+		if (list[i].probed_ms && (!oldest || list[i].probed_ms < oldest))
+			oldest = list[i].probed_ms, oldest_at = list[i].probed_at;
 		if (list[i].state != RB_BACKEND_AVAILABLE)
 			continue;
 		for (size_t d = 0; d < list[i].ndevices; d++)
-			json_object_array_add(devs, rb_device_json(list[i].name, &list[i].devices[d]));
+			json_object_array_add(devs, rb_backend_device_json(&list[i], d));
 	}
 	rb_backends_list_free(list, n);
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "devices", devs);
+	/* How current the list is: the oldest probe result in it; "probing" until the first round
+	 * after start has landed (the list is empty or partial until then). */
+	rb_json_add_bool(o, "probing", !rb_backends_ready(rb_req_hive(req)));
+	rb_backend_probed_json(o, oldest, oldest_at);
 	return rb_reply_json(req, 200, o);
 }
 
 enum MHD_Result rb_route_backends(struct rb_request *req)
 {
 	rb_backends_refresh(rb_req_hive(req), DEVICE_MAX_AGE_MS);
+	/* Only right after start: the first probe round (bounded) rather than a "probing" list. */
+	rb_backends_wait_ready(rb_req_hive(req), -1);
 	struct rb_backend_info *list;
 	size_t n = rb_backends_list(rb_req_hive(req), &list);
 	struct json_object *arr = json_object_new_array();
@@ -75,6 +87,7 @@ enum MHD_Result rb_route_backends(struct rb_request *req)
 	rb_backends_list_free(list, n);
 	struct json_object *o = json_object_new_object();
 	json_object_object_add(o, "backends", arr);
+	rb_json_add_bool(o, "probing", !rb_backends_ready(rb_req_hive(req)));
 	return rb_reply_json(req, 200, o);
 }
 

@@ -22,8 +22,8 @@ static int rb_op_worker_spawn(struct rb_job *job, struct json_object *req, struc
 		.device = (uint32_t)rb_json_int(req, "device", 0),
 	};
 	struct rb_worker w;
-	rb_job_say(job, "spawning a '%s' worker with model '%s' on device %u", r.worker, r.model,
-		   r.device);
+	rb_job_say(job, "spawning a '%s' worker with model '%s' on device %u",
+		   r.worker ? r.worker : "(best-scoring backend)", r.model, r.device);
 	int rc = rb_spawn_worker(rb_job_hive(job), job, &r, &w, err);
 	if (rc)
 		return rc;
@@ -110,7 +110,7 @@ static int rb_op_worker_process_delete(struct rb_job *job, struct json_object *r
 
 const struct rb_op rb_worker_ops[] = {
 	{ "worker_spawn",
-	  { { "model", RB_FIELD_MODEL_ID, 1, rb_model_id_check }, ID("worker"),
+	  { { "model", RB_FIELD_MODEL_ID, 1, rb_model_id_check }, { "worker", RB_FIELD_ID, 0, NULL },
 	    { "device", RB_FIELD_U32, 0, NULL } },
 	  NULL, rb_op_worker_spawn, "start a worker with a model on a device" },
 	{ "worker_process_list", { { 0 } }, NULL, rb_op_worker_process_list, "list running workers" },

@@ -123,11 +123,12 @@ static int resolve_backend(struct spawn *s, bool *by_type, struct rb_err *err)
 
 static int check_backend(struct spawn *s, struct rb_err *err)
 {
-	static const char *const states[] = { "available", "not available", "broken" };
 	if (s->backend.state == RB_BACKEND_AVAILABLE)
 		return 0;
 	return rb_err_set(err, RB_EUNAVAIL, "backend '%s' is %s on this node: %s (see 'rbee hive "
-			  "backends')", s->backend.name, states[s->backend.state % 3],
+			  "backends')", s->backend.name,
+			  s->backend.state == RB_BACKEND_UNAVAILABLE ? "not available"
+								     : rb_backend_state_name(s->backend.state),
 			  s->backend.reason[0] ? s->backend.reason : "no reason given");
 }
 
@@ -239,9 +240,111 @@ static int check_installed(struct spawn *s, struct rb_err *err)
 	return 0;
 }
 
+/* Whether a model of `size` bytes fits on d, as check_fit decides (unknown figures do not rule
+ * a device out). */
+static bool fits(const struct rbee_device *d, uint64_t size)
+{
+	uint64_t need = rb_spawn_needed_bytes(size);
+	if (!d->memory_free)
+		return !d->memory_total || need <= d->memory_total;
+	return need <= d->memory_free;
+}
+
+static int by_score(const void *a, const void *b)
+{
+	const struct rb_backend_info *x = a, *y = b;
+	return x->score != y->score ? (y->score > x->score ? 1 : -1) : strcmp(x->name, y->name);
+}
+
+/* No `worker` given: the highest-scoring available backend (score > 0) that has an installed,
+ * intact worker and the requested device, on which the model fits. Says what it chose over
+ * what, and why each higher-ranked one was passed over. */
+static int choose_backend(struct spawn *s, struct rb_err *err)
+{
+	struct rb_backend_info *list;
+	rb_backends_wait_ready(s->hive, -1);
+	size_t n = rb_backends_list(s->hive, &list);
+	qsort(list, n, sizeof(*list), by_score);
+	struct rb_model_record model;
+	struct rb_err merr = RB_ERR_INIT;
+	bool have_model = rb_models_get(s->hive, s->req->model, &model, &merr) == 0;
+	struct rb_buf skipped = RB_BUF_INIT, over = RB_BUF_INIT, unranked = RB_BUF_INIT;
+	size_t chosen = n;
+	char why[256];
+	for (size_t i = 0; i < n; i++) {
+		struct rb_backend_info *b = &list[i];
+		if (b->state != RB_BACKEND_AVAILABLE)
+			continue;
+		if (b->score <= 0) {
+			rb_buf_addf(&unranked, "%s%s", unranked.len ? ", " : "", b->name);
+			continue;
+		}
+		if (chosen < n) {
+			rb_buf_addf(&over, "%s%s (score %d)", over.len ? ", " : "", b->name, b->score);
+			continue;
+		}
+		struct rb_err e = RB_ERR_INIT;
+		const struct rbee_device *dev = NULL;
+		for (size_t d = 0; d < b->ndevices && !dev; d++)
+			if (b->devices[d].index == s->req->device)
+				dev = &b->devices[d];
+		why[0] = '\0';
+		if (rb_installed_find_by_type(s->hive, b->name, &s->installed, &e) != 0) {
+			snprintf(why, sizeof(why), "no '%s' worker is installed", b->name);
+		} else if (check_installed(s, &e) != 0) {
+			snprintf(why, sizeof(why), "%s", e.msg);
+		} else if (!dev) {
+			snprintf(why, sizeof(why), "it has no device %u", s->req->device);
+		} else if (have_model && !fits(dev, model.size)) {
+			snprintf(why, sizeof(why), "model '%s' does not fit on device %u (%s)",
+				 model.id, dev->index, dev->id);
+		}
+		if (why[0]) {
+			rb_installed_release(&s->installed);
+			memset(&s->installed, 0, sizeof(s->installed));
+			rb_buf_addf(&skipped, "%s%s (score %d: %s)", skipped.len ? "; " : "", b->name,
+				    b->score, why);
+			continue;
+		}
+		chosen = i;
+	}
+	int rc = 0;
+	if (chosen < n) {
+		s->backend = list[chosen];
+		list[chosen].devices = NULL; /* moved */
+		list[chosen].ndevices = 0;
+		list[chosen].attrs = NULL;
+		list[chosen].nattrs = 0;
+		rb_job_say(s->job, "chose backend %s (score %d)%s%s%s%s", s->backend.name,
+			   s->backend.score, over.len ? " over " : "", over.len ? over.data : "",
+			   skipped.len ? "; passed over " : "", skipped.len ? skipped.data : "");
+		if (unranked.len)
+			rb_job_say(s->job, "not ranked (score 0, used only when named): %s", unranked.data);
+	} else {
+		rc = rb_err_set(err, RB_EUNAVAIL, "no backend can run this spawn%s%s%s%s: name one "
+				"with 'worker' (see 'rbee hive backends' and 'rbee worker list')",
+				skipped.len ? ": " : " (no available backend has a score above 0)",
+				skipped.len ? skipped.data : "",
+				unranked.len ? "; not ranked (score 0): " : "",
+				unranked.len ? unranked.data : "");
+	}
+	rb_buf_release(&skipped);
+	rb_buf_release(&over);
+	rb_buf_release(&unranked);
+	rb_backends_list_free(list, n);
+	return rc;
+}
+
 static int resolve_worker(struct spawn *s, struct rb_err *err)
 {
-	bool by_type;
+	bool by_type = true;
+	if (!s->req->worker || !*s->req->worker) {
+		int rc = choose_backend(s, err);
+		if (!rc)
+			rb_job_say(s->job, "worker '%s' %s (backend '%s') is installed and intact",
+				   s->installed.id, s->installed.version, s->backend.name);
+		return rc;
+	}
 	int rc = resolve_backend(s, &by_type, err);
 	if (!rc)
 		rc = check_backend(s, err);
