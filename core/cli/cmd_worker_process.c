@@ -2,7 +2,7 @@
  * cmd_worker_process.c - `rbee worker spawn | process | logs`: starting workers, the hive's
  * process registry, and worker logs.
  *
- *   spawn --model <id> --worker <cpu|cuda|metal|id> [--device N]   worker_spawn
+ *   spawn --model <id> [--worker <cpu|cuda|metal|id>] [--device N]   worker_spawn
  *   process list | ls                                              worker_process_list
  *   process get | show <pid>                                       worker_process_get
  *   process delete | rm | stop <pid>                               worker_process_delete
@@ -69,12 +69,13 @@ static const char *uptime(long long s, char *buf, size_t len)
 
 static void spawn_usage(FILE *out)
 {
-	fputs("usage: rbee worker spawn --model <id> --worker <cpu|cuda|metal|id> [--device N]\n"
+	fputs("usage: rbee worker spawn --model <id> [--worker <cpu|cuda|metal|id>] [--device N]\n"
 	      "\n"
 	      "Start an installed worker with a downloaded model on one device and wait until\n"
 	      "it answers its health check. --worker names a backend (the first installed\n"
-	      "worker of that type) or an installed worker id; --device is the backend's\n"
-	      "device number (default 0, see 'rbee hive devices').\n",
+	      "worker of that type) or an installed worker id; without it the hive chooses\n"
+	      "the highest-scoring backend with an installed worker and room for the model.\n"
+	      "--device is the backend's device number (default 0, see 'rbee hive devices').\n",
 	      out);
 }
 
@@ -115,8 +116,8 @@ int cli_worker_spawn(struct cli *cli, int argc, char **argv)
 		}
 	}
 	unsigned long dev = 0;
-	if (!model || !worker) {
-		fprintf(stderr, "rbee: 'rbee worker spawn' needs --model and --worker\n\n");
+	if (!model) {
+		fprintf(stderr, "rbee: 'rbee worker spawn' needs --model\n\n");
 		spawn_usage(stderr);
 		return CLI_USAGE;
 	}
@@ -124,7 +125,8 @@ int cli_worker_spawn(struct cli *cli, int argc, char **argv)
 		return CLI_USAGE;
 	struct json_object *op = cli_op_new("worker_spawn");
 	rb_json_add_str(op, "model", model);
-	rb_json_add_str(op, "worker", worker);
+	if (worker)
+		rb_json_add_str(op, "worker", worker);
 	rb_json_add_int(op, "device", (int64_t)dev);
 	return cli_run_job(cli, op, render_spawn);
 }

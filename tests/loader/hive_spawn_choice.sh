@@ -49,6 +49,12 @@ assert_contains "$out" "chose backend testlow (score 10); passed over testbig (s
 W_PID=$(jq -r .pid <<<"$(job_data "$out")")
 run_job "{\"operation\":\"worker_process_delete\",\"pid\":$W_PID}" >/dev/null
 wait_for gone "$W_PID" || fail "the worker was not stopped"
+# The keeper sends no "worker" when --worker is not given, so the hive chooses.
+cli=$("$BIN/rbee" --json worker spawn --model "$MODEL" 2>"$T/cli.err") || fail "rbee worker spawn without --worker failed: $(cat "$T/cli.err")"
+assert_eq "$(jq -r .backend <<<"$cli")" testlow "rbee worker spawn without --worker lets the hive choose"
+W_PID=$(jq -r .pid <<<"$cli")
+run_job "{\"operation\":\"worker_process_delete\",\"pid\":$W_PID}" >/dev/null
+wait_for gone "$W_PID" || fail "the worker was not stopped"
 
 run_job '{"operation":"worker_remove","worker_id":"rbee-test-low"}' >/dev/null
 out=$(spawn_named_none)

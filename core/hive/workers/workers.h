@@ -149,8 +149,9 @@ bool rb_workers_uses_installed(struct rb_hive *hive, const char *installed_id);
 bool rb_workers_uses_model(struct rb_hive *hive, const char *model_id);
 
 /* The operations of this subsystem (op_spawn.c), rows for the table (rb_ops_add; jobs/ops.h):
- * - worker_spawn {"model","worker","device"?}: {"worker_id","pid","port","url",
- *   "status":"ready","model","backend","device","device_id","installed_worker","log_path"}.
+ * - worker_spawn {"model","worker"?,"device"?}: {"worker_id","pid","port","url","status":"ready",
+ *   "model","backend","device","device_id","installed_worker","log_path"}; with no "worker",
+ *   the highest-scoring backend that can run the model there (spawn.c, narrated).
  * - worker_process_list: the registry's workers.
  * - worker_process_get {"pid"}: one worker; refused for pids this hive did not spawn.
  * - worker_process_delete {"pid"}: stop it; {"pid","worker_id","status":"stopped","exit"}.
