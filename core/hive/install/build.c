@@ -37,8 +37,9 @@
 #define DEFAULT_UIDS "1879048192-1879048447"
 
 static struct {
-	pthread_once_t once;
+	pthread_once_t once, accounts_once;
 	char error[400];         /* non-empty: the settings are invalid */
+	char accounts_error[400]; /* non-empty: an account uses a uid or gid of the range */
 	uid_t first;
 	unsigned count;
 	long cpu_s, nofile, nproc, timeout_s;
@@ -91,29 +92,41 @@ static bool parse_uids(void)
 	}
 	bcfg.first = (uid_t)a;
 	bcfg.count = (unsigned)(b - a + 1);
-	if (geteuid() != 0)
-		return true;
-	/* Each uid is also the build's gid: neither may belong to anybody. */
-	for (unsigned i = 0; i < bcfg.count; i++) {
-		char buf[4096];
-		struct passwd pw, *pres = NULL;
-		struct group gr, *gres = NULL;
-		uid_t u = bcfg.first + i;
-		if (u == geteuid() || (getpwuid_r(u, &pw, buf, sizeof(buf), &pres) == 0 && pres)) {
-			snprintf(bcfg.error, sizeof(bcfg.error),
-				 "RBEE_BUILD_UIDS='%s' includes uid %u, which is user '%.60s': choose "
-				 "a range no account uses", v, (unsigned)u, pres ? pres->pw_name : "root");
-			return false;
-		}
-		if (getgrgid_r(u, &gr, buf, sizeof(buf), &gres) == 0 && gres) {
-			snprintf(bcfg.error, sizeof(bcfg.error),
-				 "RBEE_BUILD_UIDS='%s' includes %u, which is the gid of group '%.60s' "
-				 "(builds use their uid as gid): choose a range no group uses", v,
-				 (unsigned)u, gres->gr_name);
-			return false;
-		}
-	}
 	return true;
+}
+
+/* Whether uid `u` (also a build's gid) belongs to an account: then it is no build uid, and its
+ * processes are nobody's leftovers. Writes why into `why`. One lookup of each through NSS, which
+ * can be slow (systemd-userdb, LDAP): so never for the whole range on the start path. */
+static bool uid_has_account(uid_t u, char *why, size_t len)
+{
+	char buf[4096];
+	struct passwd pw, *pres = NULL;
+	struct group gr, *gres = NULL;
+	if (u == geteuid() || (getpwuid_r(u, &pw, buf, sizeof(buf), &pres) == 0 && pres)) {
+		snprintf(why, len, "RBEE_BUILD_UIDS includes uid %u, which is user '%.60s': choose "
+			 "a range no account uses", (unsigned)u, pres ? pres->pw_name : "root");
+		return true;
+	}
+	if (getgrgid_r(u, &gr, buf, sizeof(buf), &gres) == 0 && gres) {
+		snprintf(why, len, "RBEE_BUILD_UIDS includes %u, which is the gid of group '%.60s' "
+			 "(builds use their uid as gid): choose a range no group uses", (unsigned)u,
+			 gres->gr_name);
+		return true;
+	}
+	return false;
+}
+
+/* Each uid of the range is also the build's gid: neither may belong to anybody. Checked once,
+ * at the first build (256 uids cost 40-150 ms of NSS lookups on a systemd host, which the start
+ * of the hive does not pay); the start-up clean-up checks each uid it would kill instead. */
+static void check_accounts(void)
+{
+	if (geteuid() != 0)
+		return;
+	for (unsigned i = 0; i < bcfg.count; i++)
+		if (uid_has_account(bcfg.first + i, bcfg.accounts_error, sizeof(bcfg.accounts_error)))
+			return;
 }
 
 /*
@@ -196,6 +209,18 @@ static int settings(struct rb_err *err)
 	return 0;
 }
 
+/* settings(), and no account uses a uid of the range: what a build needs. */
+static int build_settings(struct rb_err *err)
+{
+	int rc = settings(err);
+	if (rc)
+		return rc;
+	pthread_once(&bcfg.accounts_once, check_accounts);
+	if (bcfg.accounts_error[0])
+		return rb_err_set(err, RB_EUNAVAIL, "build sandbox: %s", bcfg.accounts_error);
+	return 0;
+}
+
 int rb_sandbox_startup(struct rb_err *err)
 {
 	int rc = settings(err);
@@ -206,7 +231,7 @@ int rb_sandbox_startup(struct rb_err *err)
 	unsigned char *seen = calloc(bcfg.count, 1);
 	if (!seen)
 		return rb_err_set(err, RB_EINTERNAL, "out of memory");
-	int n = rb_proc_count_uids(bcfg.first, bcfg.count, seen);
+	int n = rb_proc_count_uids(bcfg.first, bcfg.count, seen), spared = 0;
 	for (unsigned i = 0; n > 0 && i < bcfg.count; i++) {
 		if (!seen[i])
 			continue;
@@ -216,12 +241,22 @@ int rb_sandbox_startup(struct rb_err *err)
 		pthread_mutex_unlock(&bcfg.lock);
 		if (fd < 0)
 			continue;
-		if (rb_proc_kill_uids(bcfg.first + i, 1) < 0)
+		char why[400];
+		if (uid_has_account(bcfg.first + i, why, sizeof(why))) {
+			/* Not a build's leftover: never kill an account's processes. */
+			rb_warn("build sandbox: %s; its processes are left alone", why);
+			spared++;
+		} else if (rb_proc_kill_uids(bcfg.first + i, 1) < 0) {
 			n = -1;
+		}
 		close(fd);
 	}
 	free(seen);
-	if (n > 0)
+	if (n > 0 && spared)
+		rb_info("killed the processes left by interrupted builds (uids %u-%u), but for those "
+			"of %d uid%s an account uses", (unsigned)bcfg.first,
+			(unsigned)(bcfg.first + bcfg.count - 1), spared, spared == 1 ? "" : "s");
+	else if (n > 0)
 		rb_info("killed %d process%s left by interrupted builds (uids %u-%u)", n,
 			n == 1 ? "" : "es", (unsigned)bcfg.first, (unsigned)(bcfg.first + bcfg.count - 1));
 	else if (n < 0)
@@ -399,7 +434,7 @@ static void probe_netns(void)
 int rb_sandbox_init(struct rb_sandbox *sb, struct rb_err *err)
 {
 	memset(sb, 0, sizeof(*sb));
-	int rc = settings(err);
+	int rc = build_settings(err);
 	if (rc)
 		return rc;
 	sb->cpu_s = bcfg.cpu_s;
