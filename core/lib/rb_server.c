@@ -544,9 +544,10 @@ static void on_completed(void *cls, struct MHD_Connection *conn, void **con_cls,
 {
 	struct rb_server *srv = cls;
 	struct conn_state *st = *con_cls;
-	/* Waiting for the next request on a kept-alive connection: the header timeout again. */
-	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK &&
-	    srv->cfg.timeout_s != srv->cfg.header_timeout_s)
+	/* Waiting for the next request on a kept-alive connection: the header timeout again,
+	 * also after a stream, which lifted the timeout of its connection (even when the two
+	 * timeouts are equal: then only the stream changed it). */
+	if (toe == MHD_REQUEST_TERMINATED_COMPLETED_OK)
 		MHD_set_connection_option(conn, MHD_CONNECTION_OPTION_TIMEOUT,
 					  srv->cfg.header_timeout_s);
 	if (st) {
@@ -963,7 +964,8 @@ enum MHD_Result rb_reply_stream(struct rb_request *req, const struct rb_stream_o
 		stream_free(st);
 		return rb_reply_errf(req, RB_EINTERNAL, "cannot create the stream response");
 	}
-	MHD_add_response_header(r, "Content-Type", "text/event-stream");
+	MHD_add_response_header(r, "Content-Type",
+				ops->content_type ? ops->content_type : "text/event-stream");
 	MHD_add_response_header(r, "X-Accel-Buffering", "no"); /* no proxy buffering */
 	/* A stream may be quiet between its keep-alives: only the idle timeout is lifted, the
 	 * request itself was complete. */

@@ -169,9 +169,12 @@ struct rb_stream_ops {
 	/* The stream ends by itself once its producer is stopped (job streams after
 	 * rb_jobs_shutdown): rb_server_close lets it finish first. */
 	bool drains;
+	/* The answer's Content-Type; NULL: text/event-stream. Another type makes the stream a
+	 * deferred answer: one body that fill writes when it is ready (keepalive_ms 0 then). */
+	const char *content_type;
 };
 
-/* Answer 200 text/event-stream produced by ops->fill, starting with `first` (may be NULL).
+/* Answer 200 (by default text/event-stream) produced by ops->fill, starting with `first` (may be NULL).
  * ops->release(cls) runs when the stream ends, or before this returns if it cannot start. */
 enum MHD_Result rb_reply_stream(struct rb_request *req, const struct rb_stream_ops *ops,
 				void *cls, const char *first);

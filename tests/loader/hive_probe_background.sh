@@ -14,11 +14,34 @@ slow_probes() { pgrep -f -- "--probe-plugin $T/plugins/rbee_backend_testslow.so"
 start_hive
 assert_eq "$(slow_probes)" 1 "the hive answers /health while the first (slow) probe still runs"
 assert_not_contains "$(cat "$HIVE_LOG")" "first probe round done" "the first round has not landed yet"
+# Readers asking during the first round wait for it without holding a server thread: with more
+# of them waiting than the server has threads (one per CPU, at most 16), /health still answers
+# at once.
+nwait=$(( $(nproc) < 16 ? $(nproc) + 2 : 18 ))
+for i in $(seq "$nwait"); do
+	curl -s -D "$T/early$i.head" --max-time 40 "$HIVE_URL/v1/backends" >"$T/early$i.json" &
+	EARLY+=($!)
+done
+sleep 1
+t=$(curl -sf -o /dev/null -w '%{time_total}' --max-time 10 "$HIVE_URL/health") || fail "/health failed while readers waited"
+awk -v t="$t" 'BEGIN { exit !(t < 1.5) }' || fail "/health took ${t} s while $nwait readers waited for the first round"
+ok "/health answers at once (${t} s) while $nwait readers wait for the first round"
+assert_eq "$(slow_probes)" 1 "the first round was still running then"
+
 # A job right now waits for the first round (bounded) instead of failing on "probing": this
 # spawn gets as far as the installed workers.
 out=$(run_job '{"operation":"worker_spawn","model":"org/tiny-GGUF","worker":"testslow"}')
 assert_contains "$out" "[ERROR] no 'testslow' worker is installed" "a spawn during the first round waits for it"
 assert_not_contains "$out" "probing" "and never sees the backend probing"
+
+for pid in "${EARLY[@]}"; do wait "$pid" || fail "a reader that asked during the first round failed"; done
+for i in $(seq "$nwait"); do
+	assert_eq "$(jq -r '.backends[] | select(.name == "testslow") | .state' "$T/early$i.json")" available \
+		"reader $i, which asked during the first round, got the round's answer"
+	assert_eq "$(jq -r .probing "$T/early$i.json")" false "and not a probing list"
+	grep -qi '^content-type: application/json' "$T/early$i.head" || fail "reader $i got no JSON content type"
+done
+ok "every reader got the whole first round as application/json"
 
 # Readers wait (bounded) for the first round only: then they have the whole answer.
 backends=$(curl -sf --max-time 20 "$HIVE_URL/v1/backends")

@@ -21,6 +21,7 @@ set +e
 out=$(RBEE_HOME="$T/nohome" "$BIN/rbee-hive" --catalog "$cat" --fill-mirror "$f" filled 2>&1)
 rc=$?
 set -e
+[ "$rc" = 0 ] || echo "--fill-mirror said: $out" >&2
 assert_eq "$rc" 0 "--fill-mirror succeeds"
 assert_contains "$out" "filled: data.txt: downloaded '$WWW_URL/data.txt' (sha256 $(sha "$T/www/data.txt") ok)" \
 	"one line for the file"

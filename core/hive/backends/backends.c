@@ -1191,6 +1191,11 @@ bool rb_backends_ready(struct rb_hive *hive)
 	return done;
 }
 
+int rb_backends_ready_limit_ms(struct rb_hive *hive)
+{
+	return hive->backends ? hive->backends->probe_timeout_ms + FIRST_ROUND_SLACK_MS : 0;
+}
+
 bool rb_backends_wait_ready(struct rb_hive *hive, int timeout_ms)
 {
 	struct rb_backends *b = hive->backends;

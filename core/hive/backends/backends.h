@@ -80,6 +80,8 @@ bool rb_backends_ready(struct rb_hive *hive);
 /* Wait for the first probe round, at most timeout_ms (< 0: the probe time limit plus 5 s).
  * Returns whether it landed. */
 bool rb_backends_wait_ready(struct rb_hive *hive, int timeout_ms);
+/* How long rb_backends_wait_ready(hive, -1) waits at most, in ms. */
+int rb_backends_ready_limit_ms(struct rb_hive *hive);
 
 /* Copy one backend's state by name; RB_ENOTFOUND when no such plugin was found. Waits for the
  * first probe round first (rb_backends_wait_ready(hive, -1)). */

@@ -936,7 +936,11 @@ static bool bind_failure(struct spawn *s, const char *tail)
  * refused connect() costs microseconds, an HTTP request that finds nobody a lot more. */
 static bool port_accepts(uint16_t port, int *e)
 {
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	/* Non-blocking: on loopback a port nobody listens on is refused at once, while a worker
+	 * that listens but does not accept (loading, wedged) would leave a blocking connect()
+	 * waiting for SYN retries once its backlog is full (a minute and more, past the ready
+	 * timeout and cancel). EINPROGRESS: something listens; the request says the rest. */
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
 	if (fd < 0)
 		return true; /* cannot tell: let the request say */
 	struct sockaddr_in a = { .sin_family = AF_INET, .sin_port = htons(port),
