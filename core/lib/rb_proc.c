@@ -22,6 +22,19 @@
 
 extern char **environ;
 
+struct timespec rb_time_after_ms(clockid_t clock, long long ms)
+{
+	struct timespec ts;
+	clock_gettime(clock, &ts);
+	ts.tv_sec += (time_t)(ms / 1000);
+	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (ts.tv_nsec >= 1000000000L) {
+		ts.tv_sec++;
+		ts.tv_nsec -= 1000000000L;
+	}
+	return ts;
+}
+
 long long rb_now_ms(void)
 {
 	struct timespec ts;

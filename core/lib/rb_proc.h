@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "rb_buf.h"
 #include "rb_err.h"
@@ -103,5 +104,9 @@ int rb_proc_which(const char *name, struct rb_buf *out);
 
 /* Monotonic milliseconds. */
 long long rb_now_ms(void);
+/* The time `ms` milliseconds from now on `clock`: the deadline of a pthread_cond_timedwait on
+ * a condition variable of that clock (CLOCK_MONOTONIC where pthread_condattr_setclock set it,
+ * else CLOCK_REALTIME). */
+struct timespec rb_time_after_ms(clockid_t clock, long long ms);
 
 #endif

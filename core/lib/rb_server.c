@@ -1181,14 +1181,7 @@ unsigned rb_server_max_connections(const struct rb_server *srv)
 /* Wait (slock held) until *count is 0 or max_ms passed. */
 static void wait_zero(struct rb_server *srv, unsigned long *count, unsigned max_ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += max_ms / 1000;
-	ts.tv_nsec += (long)(max_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = rb_time_after_ms(CLOCK_REALTIME, max_ms);
 	while (*count && pthread_cond_timedwait(&srv->scond, &srv->slock, &ts) != ETIMEDOUT)
 		;
 }

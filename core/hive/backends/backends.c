@@ -981,14 +981,8 @@ static void *refresher_main(void *arg)
 	for (;;) {
 		if (!b->want_all && !b->want_loaded && !atomic_load(&b->stop)) {
 			if (b->interval_ms > 0) {
-				struct timespec ts;
-				clock_gettime(CLOCK_MONOTONIC, &ts);
-				ts.tv_sec += b->interval_ms / 1000;
-				ts.tv_nsec += (long)(b->interval_ms % 1000) * 1000000L;
-				if (ts.tv_nsec >= 1000000000L) {
-					ts.tv_sec++;
-					ts.tv_nsec -= 1000000000L;
-				}
+				struct timespec ts =
+					rb_time_after_ms(CLOCK_MONOTONIC, b->interval_ms);
 				if (pthread_cond_timedwait(&b->wake, &b->wake_lock, &ts) == ETIMEDOUT)
 					b->want_loaded = true;
 			} else {
@@ -1203,14 +1197,7 @@ bool rb_backends_wait_ready(struct rb_hive *hive, int timeout_ms)
 		return true;
 	if (timeout_ms < 0)
 		timeout_ms = b->probe_timeout_ms + FIRST_ROUND_SLACK_MS;
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += timeout_ms / 1000;
-	ts.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = rb_time_after_ms(CLOCK_MONOTONIC, timeout_ms);
 	pthread_mutex_lock(&b->lock);
 	if (!b->first_done)
 		rb_debug("waiting up to %d ms for the first probe round", timeout_ms);

@@ -671,13 +671,7 @@ static void *housekeeper_main(void *arg)
 		long long now = rb_now_ms();
 		escalate_kills(jobs, now);
 		retire_jobs(jobs, now);
-		struct timespec ts;
-		clock_gettime(CLOCK_MONOTONIC, &ts);
-		ts.tv_nsec += HOUSEKEEPING_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L) {
-			ts.tv_sec++;
-			ts.tv_nsec -= 1000000000L;
-		}
+		struct timespec ts = rb_time_after_ms(CLOCK_MONOTONIC, HOUSEKEEPING_MS);
 		pthread_cond_timedwait(&jobs->house, &jobs->lock, &ts);
 	}
 	pthread_mutex_unlock(&jobs->lock);
@@ -1105,13 +1099,7 @@ static size_t first_after(struct rb_job *job, uint64_t cursor)
 
 static void deadline_in(struct timespec *ts, long long ms)
 {
-	clock_gettime(CLOCK_MONOTONIC, ts);
-	ts->tv_sec += (time_t)(ms / 1000);
-	ts->tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts->tv_nsec >= 1000000000L) {
-		ts->tv_sec++;
-		ts->tv_nsec -= 1000000000L;
-	}
+	*ts = rb_time_after_ms(CLOCK_MONOTONIC, ms);
 }
 
 size_t rb_job_poll_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes,

@@ -177,14 +177,7 @@ static void health_round(struct rb_monitor *m)
 /* Sleep `ms` unless stopped; false when stopped. */
 static bool nap(struct rb_monitor *m, int ms)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	ts.tv_sec += ms / 1000;
-	ts.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L) {
-		ts.tv_sec++;
-		ts.tv_nsec -= 1000000000L;
-	}
+	struct timespec ts = rb_time_after_ms(CLOCK_MONOTONIC, ms);
 	pthread_mutex_lock(&m->lock);
 	if (!m->stop)
 		pthread_cond_timedwait(&m->wake, &m->lock, &ts);
