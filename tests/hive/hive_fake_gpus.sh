@@ -44,7 +44,7 @@ assert_eq "$(jq -r .state <<<"$b")" broken "a driver that crashes makes cuda bro
 assert_contains "$(jq -r .reason <<<"$b")" "probe crashed" "and says so"
 stop_hive
 
-RBEE_PROBE_TIMEOUT_MS=1000 RBEE_FAKE_CUDA_HANG=1 start_hive
+RBEE_PROBE_TIMEOUT_MS=3000 RBEE_FAKE_CUDA_HANG=1 start_hive
 b=$(curl -sf "$HIVE_URL/v1/backends" | jq -c '.backends[] | select(.name=="cuda")')
 assert_eq "$(jq -r .state <<<"$b")" broken "a driver that hangs makes cuda broken"
 assert_contains "$(jq -r .reason <<<"$b")" "timed out" "after the probe's time limit"
