@@ -60,6 +60,11 @@
 	((d)->struct_size >= offsetof(struct rbee_backend, member) + sizeof((d)->member))
 /* How long past the probe time limit rb_backends_get waits for the first round. */
 #define FIRST_ROUND_SLACK_MS 5000
+/* The children of a round share one deadline but are read one after another: one read after
+ * a hung plugin used it up has usually finished long ago and only its pipe is left to read.
+ * It gets this much, so it is not called "timed out" for the hung one's time (a hung child
+ * read late lives this much past its limit). */
+#define PROBE_LATE_READ_MS 250
 
 struct plugin {
 	void *dl;                         /* NULL until a probe child survived loading it */
@@ -751,8 +756,10 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 			continue;
 		int rc = -runs[i].err.code, status = 0;
 		long long left = deadline - rb_now_ms();
+		if (left < PROBE_LATE_READ_MS)
+			left = PROBE_LATE_READ_MS;
 		if (runs[i].started)
-			rc = rb_proc_pump(&runs[i].proc, left > 0 ? (int)left : 1, probe_line,
+			rc = rb_proc_pump(&runs[i].proc, (int)left, probe_line,
 					  probe_should_stop, &runs[i], &status, &runs[i].err);
 		if (rc == -RB_ECANCELLED)
 			continue; /* shutting down: the last result stays */
