@@ -2,8 +2,9 @@
  * rb_proc.h - child processes: start, stream their output, time-limit, stop.
  *
  * One way to start children for the whole hive (build phases, git, verify probes, the plugin
- * probe helper, workers): fork, set up the child with async-signal-safe calls only, exec, and
- * report an exec failure to the parent through a CLOEXEC pipe (libuv style), so the caller gets
+ * probe helper, workers): clone the child sharing the hive's memory until its exec (as
+ * posix_spawn does; a fork where the set-up needs a process of its own), set it up with
+ * async-signal-safe calls only, exec, and report an exec failure to the parent through a CLOEXEC pipe (libuv style), so the caller gets
  * "cannot execute '/x': No such file or directory" instead of a child that exits 127.
  *
  * Ownership rule: whoever starts a child waits for it. Nobody calls waitpid(-1).
@@ -41,6 +42,12 @@ struct rb_proc_opts {
 	int (*child_setup)(void *arg);
 	void *child_arg;
 	const char *setup_what;
+	/* child_setup may run in a child that shares the hive's memory until its exec (the fast
+	 * start, clone(CLONE_VM | CLONE_VFORK)): besides being async-signal-safe it writes no
+	 * memory but its own stack and changes credentials with raw syscalls only, never with
+	 * glibc's set*id()/setgroups() (those signal every thread of the process they think they
+	 * run in: the hive's). Without it, a child with a child_setup is forked. */
+	bool setup_shares_memory;
 };
 
 struct rb_proc {

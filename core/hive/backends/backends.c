@@ -744,7 +744,8 @@ static void probe_plugins(struct rb_backends *b, const bool *mask)
 		struct rb_proc_opts o = { .argv = argv, .envp = rb_env_envp(&b->probe_env),
 					  .new_pgroup = true, .die_with_parent = true,
 					  .child_setup = runs[i].fd >= 0 ? inherit_fd : NULL,
-					  .child_arg = &runs[i].fd, .setup_what = "keeping the plugin file open" };
+					  .child_arg = &runs[i].fd, .setup_what = "keeping the plugin file open",
+					  .setup_shares_memory = true };
 		if (rb_proc_start(&o, &runs[i].proc, &runs[i].err) == 0)
 			runs[i].started = true;
 	}

@@ -28,7 +28,6 @@
 
 #include "backends/backends.h"
 #include "hive.h"
-#include "backends/backends.h"
 #include "install/install.h"
 #include "jobs/jobs.h"
 #include "models/models.h"
@@ -787,13 +786,16 @@ static int choose_user(struct spawn *s, struct rb_err *err)
 	return 0;
 }
 
-/* Child side, after the binding: become the worker's user for good. */
+/* Child side, after the binding: become the worker's user for good. Raw syscalls: the child
+ * shares the hive's memory until its exec (rb_proc_opts.setup_shares_memory), where glibc's
+ * wrappers would try to change the credentials of every hive thread. */
 static int drop_to(const struct worker_user *u)
 {
-	if (setgroups((size_t)u->ngroups, u->groups) != 0 || setresgid(u->uid, u->uid, u->uid) != 0 ||
-	    setresuid(u->uid, u->uid, u->uid) != 0)
+	if (syscall(SYS_setgroups, (size_t)u->ngroups, u->groups) != 0 ||
+	    syscall(SYS_setresgid, u->uid, u->uid, u->uid) != 0 ||
+	    syscall(SYS_setresuid, u->uid, u->uid, u->uid) != 0)
 		return errno ? errno : EPERM;
-	if (setuid(0) == 0)
+	if (syscall(SYS_setuid, 0) == 0)
 		return EPERM; /* the drop did not stick */
 	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0)
 		return errno;
@@ -860,6 +862,7 @@ static int start_process(struct spawn *s, struct rb_err *err)
 		.new_pgroup = true,
 		/* No die_with_parent: workers outlive a hive restart and are re-adopted. */
 		.child_setup = apply_binding, .child_arg = &b, .setup_what = what,
+		.setup_shares_memory = true,
 	};
 	struct rb_proc p;
 	narrate_plan(s);
