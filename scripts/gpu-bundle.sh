@@ -43,8 +43,12 @@ cp "$root/tests/real/make_tiny_llama.py" "$out/tests/real/"
 # Every non-glibc library any bundled ELF needs, resolved here. glibc's own (libc, libm,
 # libpthread, libdl, librt, ld-linux, libresolv) stay the target's: they must match its loader.
 glibc='^(libc|libm|libpthread|libdl|librt|libresolv|libutil|ld-linux[^ ]*|linux-vdso)\.so'
-for f in "$out"/bin/* "$out"/lib/rbee/backends/*.so; do
+# libcurl and libcrypto are loaded at first use (core/lib/rb_libs.c), so ldd of the programs
+# does not name them: they and what they need are added by hand.
+lazy=$(for l in libcurl.so.4 libcrypto.so.3; do ldconfig -p | awk -v l="$l" '$1 == l && /x86-64/ {print $NF; exit}'; done)
+for f in "$out"/bin/* "$out"/lib/rbee/backends/*.so $lazy; do
 	ldd "$f" | awk '$3 ~ /^\// {print $1, $3}'
+	case "$f" in /*/lib*.so.*) echo "$(basename "$f") $f" ;; esac
 done | sort -u | while read -r name path; do
 	[[ "$name" =~ $glibc ]] && continue
 	cp -L "$path" "$out/lib/$name"

@@ -11,8 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <curl/curl.h>
-
 #include "backends/backends.h"
 #include "config.h"
 #include "hive.h"
@@ -90,11 +88,8 @@ int main(int argc, char **argv)
 	 * instead of the signal killing the hive. */
 	signal(SIGXFSZ, SIG_IGN);
 
-	/* libcurl initialises OpenSSL, which touches about 2 MiB of it: a hive that never
-	 * downloads should not carry that. A libcurl whose global init is thread-safe does it at
-	 * the first download instead; an older one needs it here, before any thread. */
-	if (!(curl_version_info(CURLVERSION_NOW)->features & CURL_VERSION_THREADSAFE))
-		rb_http_global_init();
+	/* libcurl and libcrypto are loaded and initialised at their first use (rb_libs.c): a
+	 * hive that never downloads never maps them. */
 	hive.started_at = time(NULL);
 	hive.started_ms = rb_now_ms();
 	if (gethostname(hive.hostname, sizeof(hive.hostname) - 1) != 0)

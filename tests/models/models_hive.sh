@@ -28,8 +28,15 @@ export HF_ENDPOINT="$HUB_URL"
 start_hive
 BIG_SIZE=$(stat -c %s "$HUB_ROOT/org/big-GGUF/big.Q5_K_M.gguf")
 
+# --- libcurl and libcrypto are loaded at the first download, not before (rb_libs.c) ---
+mapped() { grep -oE "lib(curl|crypto)\.so[^ ]*" "/proc/$HIVE_PID/maps" | sort -u | tr '\n' ' '; }
+run_job '{"operation":"hive_check"}' >/dev/null
+assert_eq "$(mapped)" "" "an idle hive maps neither libcurl nor libcrypto"
+
 # --- download, list, get ---
 out=$("$RBEE" model download org/tiny-GGUF 2>&1) || fail "download failed: $out"
+assert_contains "$(mapped)" "libcurl.so" "the first download loads libcurl"
+assert_contains "$(mapped)" "libcrypto.so" "and libcrypto, for its sha256"
 assert_contains "$out" "chose 'tiny.Q4_K_M.gguf' (Q4_K_M" "the preferred quantization is chosen"
 assert_contains "$out" "matches the hub's" "the sha256 is verified"
 json=$("$RBEE" --json model get org/tiny-GGUF)
