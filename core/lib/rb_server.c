@@ -83,6 +83,11 @@ struct rb_stream {
 	bool suspended;
 	unsigned wake_seq;
 	atomic_bool gone; /* the client hung up */
+	/* The client shut its sending side (EPOLLRDHUP): it either half-closed (shutdown
+	 * SHUT_WR after its request, which is legal: it still reads) or closed. A write tells the
+	 * two apart: a closed socket answers it with a reset (EPOLLERR/EPOLLHUP, or EPIPE in
+	 * libmicrohttpd's send), a half-closed one takes it. The reader sends one at once. */
+	atomic_bool probe;
 	/* under srv->slock */
 	uint32_t slot;
 	long long due_ms;
@@ -745,6 +750,50 @@ static void watch_fired(struct rb_server *srv, int wd, bool ignored)
 	}
 }
 
+/* Wake every stream that watches a file (slock held). */
+static void watches_all_fired(struct rb_server *srv)
+{
+	for (size_t i = 0; i < srv->nwatches; i++)
+		for (struct rb_stream *s = srv->watches[i].head; s; s = s->wnext)
+			rb_stream_wake(s);
+}
+
+/* Drain the inotify descriptor (slock held). When its queue overflowed
+ * (fs.inotify.max_queued_events), events were dropped, of any watch: every watching stream is
+ * woken to look again, or a follow whose event was dropped would wait for its next deadline. */
+static void inotify_drain(struct rb_server *srv)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t len;
+	bool overflow = false;
+	while ((len = read(srv->infd, buf, sizeof(buf))) > 0)
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *e = (const void *)p;
+			if (e->mask & IN_Q_OVERFLOW)
+				overflow = true;
+			else
+				watch_fired(srv, e->wd, e->mask & IN_IGNORED);
+			p += sizeof(*e) + e->len;
+		}
+	if (overflow)
+		watches_all_fired(srv);
+}
+
+/* An event on a stream's socket (slock held). EPOLLHUP or EPOLLERR: the connection is gone
+ * (a reset, or both directions shut). EPOLLRDHUP alone: the client sent its FIN, which a
+ * client that only half-closed sends too; the stream is woken to write (see probe), and a
+ * client that really left answers that write with a reset, which comes back here. */
+static void socket_event(struct rb_server *srv, struct rb_stream *st, uint32_t events)
+{
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		atomic_store(&st->gone, true);
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, st->sock, NULL);
+	} else {
+		atomic_store(&st->probe, true);
+	}
+	rb_stream_wake(st);
+}
+
 static struct rb_stream *slot_stream(struct rb_server *srv, uint64_t tag)
 {
 	uint32_t slot = (uint32_t)tag, gen = (uint32_t)(tag >> 32);
@@ -775,21 +824,11 @@ static void *loop_main(void *arg)
 				ssize_t r = read(srv->evfd, &v, sizeof(v));
 				(void)r;
 			} else if (tag == TAG_INOTIFY) {
-				char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-				ssize_t len;
-				while ((len = read(srv->infd, buf, sizeof(buf))) > 0)
-					for (char *p = buf; p < buf + len;) {
-						const struct inotify_event *e = (const void *)p;
-						watch_fired(srv, e->wd, e->mask & IN_IGNORED);
-						p += sizeof(*e) + e->len;
-					}
+				inotify_drain(srv);
 			} else {
 				struct rb_stream *st = slot_stream(srv, tag);
-				if (!st)
-					continue;
-				atomic_store(&st->gone, true);
-				epoll_ctl(srv->epfd, EPOLL_CTL_DEL, st->sock, NULL);
-				rb_stream_wake(st);
+				if (st)
+					socket_event(srv, st, evs[i].events);
 			}
 		}
 		now = rb_now_ms();
@@ -804,6 +843,11 @@ static void *loop_main(void *arg)
 }
 
 /* ---- streams: the reader ---------------------------------------------------------------- */
+
+static bool is_event_stream(const struct rb_stream_ops *ops)
+{
+	return !ops->content_type || !strcmp(ops->content_type, "text/event-stream");
+}
 
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
@@ -833,11 +877,19 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 		pthread_mutex_lock(&st->lock);
 		unsigned seq = st->wake_seq;
 		pthread_mutex_unlock(&st->lock);
+		/* After the sequence: a probe asked for after this is followed by a wake. */
+		bool probe = atomic_exchange(&st->probe, false);
 		bool ended = false;
 		long long due = st->ops->fill(st->cls, st, &st->out, max, &ended);
 		st->ended = ended;
 		if (st->out.len || ended)
+			continue; /* what goes out is the probe */
+		/* An event stream probes with a comment. A deferred answer has nothing to probe
+		 * with: a client that left is noticed when the answer is written. */
+		if (probe && is_event_stream(st->ops)) {
+			rb_sse_write_comment(&st->out, "keep-alive");
 			continue;
+		}
 		long long now = rb_now_ms();
 		if (st->ops->keepalive_ms) {
 			long long ka = st->last_sent_ms + st->ops->keepalive_ms;
