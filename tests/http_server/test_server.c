@@ -74,6 +74,23 @@ static const char *body_of(const char *answer)
 	return b ? b + 4 : "";
 }
 
+/* Open a stream: GET `path` with HTTP/1.`minor`, half-closed after the request when asked, and
+ * read until `first` (which must come) into buf. */
+static int open_stream(uint16_t port, const char *path, int minor, bool half_close,
+		       const char *first, char *buf, size_t cap)
+{
+	int s = connect_to(port);
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.%d\r\nHost: 127.0.0.1\r\n\r\n", path,
+			 minor);
+	assert_int_equal(send(s, req, (size_t)n, 0), n);
+	if (half_close)
+		assert_int_equal(shutdown(s, SHUT_WR), 0);
+	read_until(s, buf, cap, first, 3000);
+	assert_non_null(strstr(buf, first));
+	return s;
+}
+
 /* ---- the server under test ---- */
 
 static atomic_int released;
@@ -104,6 +121,14 @@ static void push_release(void *cls)
 	atomic_store(&waiting, NULL);
 	free(cls);
 	atomic_fetch_add(&released, 1);
+}
+
+/* Wait up to max_ms for `want` streams to have been released, and check that they were. */
+static void wait_released(int want, int max_ms)
+{
+	for (int i = 0; i < max_ms / 10 && atomic_load(&released) < want; i++)
+		usleep(10 * 1000);
+	assert_int_equal(atomic_load(&released), want);
 }
 
 /* Sends "data: tick N" every 100 ms by its own deadline, three times, then ends. */
@@ -326,11 +351,8 @@ static void a_stream_waits_without_a_thread_and_wakes_on_push(void **state)
 	atomic_store(&pushed, 0);
 	atomic_store(&filled, 0);
 	struct rb_server *srv = start(false);
-	int s = connect_to(rb_server_port(srv));
-	const char *req = "GET /push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	send(s, req, strlen(req), 0);
 	char buf[8192];
-	read_until(s, buf, sizeof(buf), ": hello", 3000);
+	int s = open_stream(rb_server_port(srv), "/push", 1, false, ": hello", buf, sizeof(buf));
 	assert_non_null(strstr(buf, "text/event-stream"));
 	/* Nothing to send: the connection is suspended, and fill is not called again. */
 	usleep(300 * 1000);
@@ -355,9 +377,7 @@ static void a_stream_waits_without_a_thread_and_wakes_on_push(void **state)
 	rb_server_get_stats(srv, &st);
 	assert_int_equal(st.suspended, 1);
 	close(s);
-	for (int i = 0; i < 200 && atomic_load(&released) == 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(atomic_load(&released), 1);
+	wait_released(1, 2000);
 	rb_server_get_stats(srv, &st);
 	assert_int_equal(st.streams, 0);
 	rb_server_close(srv);
@@ -378,9 +398,7 @@ static void a_stream_wakes_by_its_deadline(void **state)
 	assert_true(n > 0);
 	assert_non_null(strstr(buf, "data: tick 1\n\ndata: tick 2\n\ndata: tick 3\n\n"));
 	assert_true(took >= 190 && took < 2000);
-	for (int i = 0; i < 100 && atomic_load(&released) == 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(atomic_load(&released), 1);
+	wait_released(1, 1000);
 	close(s);
 	rb_server_close(srv);
 }
@@ -392,11 +410,8 @@ static void a_stream_wakes_when_its_file_changes(void **state)
 	snprintf(watched, sizeof(watched), "/tmp/rb-server-test.%d", (int)getpid());
 	int fd = open(watched, O_CREAT | O_TRUNC | O_WRONLY, 0600);
 	struct rb_server *srv = start(false);
-	int s = connect_to(rb_server_port(srv));
-	const char *req = "GET /file HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	send(s, req, strlen(req), 0);
 	char buf[8192];
-	read_until(s, buf, sizeof(buf), ": watching", 3000);
+	int s = open_stream(rb_server_port(srv), "/file", 1, false, ": watching", buf, sizeof(buf));
 	usleep(200 * 1000); /* waiting, suspended */
 	assert_string_equal(watch_error, "");
 	assert_int_equal(write(fd, "x\n", 2), 2);
@@ -421,13 +436,8 @@ static void a_half_closed_client_keeps_its_stream(void **state)
 	atomic_store(&pushed, 0);
 	atomic_store(&waiting, NULL);
 	struct rb_server *srv = start(false);
-	int s = connect_to(rb_server_port(srv));
-	const char *req = "GET /push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	send(s, req, strlen(req), 0);
-	assert_int_equal(shutdown(s, SHUT_WR), 0);
 	char buf[8192];
-	read_until(s, buf, sizeof(buf), ": hello", 3000);
-	assert_non_null(strstr(buf, ": hello"));
+	int s = open_stream(rb_server_port(srv), "/push", 1, true, ": hello", buf, sizeof(buf));
 	usleep(300 * 1000); /* the FIN was seen while the stream waited */
 	struct rb_server_stats st;
 	rb_server_get_stats(srv, &st);
@@ -444,9 +454,7 @@ static void a_half_closed_client_keeps_its_stream(void **state)
 	usleep(100 * 1000);
 	atomic_fetch_add(&pushed, 1);
 	rb_stream_wake(atomic_load(&waiting));
-	for (int i = 0; i < 300 && atomic_load(&released) == 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(atomic_load(&released), 1);
+	wait_released(1, 3000);
 	rb_server_close(srv);
 }
 
@@ -461,20 +469,13 @@ static void a_closed_client_of_a_quiet_stream_is_noticed(void **state)
 	int fd = open(watched, O_CREAT | O_TRUNC | O_WRONLY, 0600);
 	close(fd);
 	struct rb_server *srv = start(false);
-	int s = connect_to(rb_server_port(srv));
-	const char *req = "GET /file HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n";
-	send(s, req, strlen(req), 0);
 	char buf[8192];
-	read_until(s, buf, sizeof(buf), ": watching", 3000);
+	int s = open_stream(rb_server_port(srv), "/file", 0, false, ": watching", buf, sizeof(buf));
 	usleep(200 * 1000);
 	/* everything sent was read: a close sends a FIN, not a reset */
 	assert_int_equal(read_until(s, buf, sizeof(buf), "never", 100), 0);
 	close(s);
-	long long t0 = rb_now_ms();
-	for (int i = 0; i < 300 && atomic_load(&released) == 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(atomic_load(&released), 1);
-	assert_true(rb_now_ms() - t0 < 1000); /* its keep-alive is 60 s away */
+	wait_released(1, 1000); /* its keep-alive is 60 s away */
 	unlink(watched);
 	rb_server_close(srv);
 }
@@ -517,16 +518,9 @@ static void an_inotify_overflow_wakes_every_watch(void **state)
 	uint16_t port = 0;
 	assert_int_equal(read(pfd[0], &port, sizeof(port)), (ssize_t)sizeof(port));
 	close(pfd[0]);
-	int quiet = connect_to(port), busy = connect_to(port);
-	const char *rq = "GET /file HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	const char *rb = "GET /file2 HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	send(quiet, rq, strlen(rq), 0);
-	send(busy, rb, strlen(rb), 0);
 	char buf[8192];
-	read_until(quiet, buf, sizeof(buf), ": watching", 3000);
-	assert_non_null(strstr(buf, ": watching"));
-	read_until(busy, buf, sizeof(buf), ": watching", 3000);
-	assert_non_null(strstr(buf, ": watching"));
+	int quiet = open_stream(port, "/file", 1, false, ": watching", buf, sizeof(buf));
+	int busy = open_stream(port, "/file2", 1, false, ": watching", buf, sizeof(buf));
 	usleep(300 * 1000); /* both watch their files and wait */
 	assert_int_equal(kill(child, SIGSTOP), 0);
 	int ws;
