@@ -92,6 +92,29 @@ start_hive() {
 	wait_for curl -sf "$HIVE_URL/health" || fail "hive did not become healthy"
 }
 
+# adopt_worker ID: a live worker for log follows, which the hive re-adopts from its registry
+# when it starts (call before start_hive): a `sleep` leading its own process group, as a spawned
+# worker does (W_PID), logging to $RBEE_HOME/logs/ID.log (made empty).
+adopt_worker() {
+	local id=$1
+	setsid sleep 300 &
+	W_PID=$!
+	track $W_PID
+	mkdir -p "$RBEE_HOME/state" "$RBEE_HOME/logs"
+	cat >"$RBEE_HOME/state/workers.json" <<JSON
+{"version":1,"workers":[{"worker_id":"$id","installed_worker":"cpu","backend":"cpu","device":0,
+ "device_id":"CPU-0","model":"m","pid":$W_PID,"start_time":"0","port":0,"url":"",
+ "health_path":"/health","log_path":"$RBEE_HOME/logs/$id.log","state":"ready",
+ "started_at":0,"reaped":false,"wait_status":0,"reason":""}]}
+JSON
+	: >"$RBEE_HOME/logs/$id.log"
+}
+
+# assert_adopted: the started hive lists the adopt_worker worker as ready.
+assert_adopted() {
+	assert_eq "$(curl -s "$HIVE_URL/v1/workers" | jq -r '.workers[0].state')" ready "the worker is adopted"
+}
+
 # stop_hive [signal]: stop it and wait (default TERM).
 stop_hive() {
 	kill -"${1:-TERM}" "$HIVE_PID" 2>/dev/null || true

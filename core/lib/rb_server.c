@@ -83,6 +83,11 @@ struct rb_stream {
 	bool suspended;
 	unsigned wake_seq;
 	atomic_bool gone; /* the client hung up */
+	/* The client shut its sending side (EPOLLRDHUP): it either half-closed (shutdown
+	 * SHUT_WR after its request, which is legal: it still reads) or closed. A write tells the
+	 * two apart: a closed socket answers it with a reset (EPOLLERR/EPOLLHUP, or EPIPE in
+	 * libmicrohttpd's send), a half-closed one takes it. The reader sends one at once. */
+	atomic_bool probe;
 	/* under srv->slock */
 	uint32_t slot;
 	long long due_ms;
@@ -745,6 +750,50 @@ static void watch_fired(struct rb_server *srv, int wd, bool ignored)
 	}
 }
 
+/* Wake every stream that watches a file (slock held). */
+static void watches_all_fired(struct rb_server *srv)
+{
+	for (size_t i = 0; i < srv->nwatches; i++)
+		for (struct rb_stream *s = srv->watches[i].head; s; s = s->wnext)
+			rb_stream_wake(s);
+}
+
+/* Drain the inotify descriptor (slock held). When its queue overflowed
+ * (fs.inotify.max_queued_events), events were dropped, of any watch: every watching stream is
+ * woken to look again, or a follow whose event was dropped would wait for its next deadline. */
+static void inotify_drain(struct rb_server *srv)
+{
+	char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+	ssize_t len;
+	bool overflow = false;
+	while ((len = read(srv->infd, buf, sizeof(buf))) > 0)
+		for (char *p = buf; p < buf + len;) {
+			const struct inotify_event *e = (const void *)p;
+			if (e->mask & IN_Q_OVERFLOW)
+				overflow = true;
+			else
+				watch_fired(srv, e->wd, e->mask & IN_IGNORED);
+			p += sizeof(*e) + e->len;
+		}
+	if (overflow)
+		watches_all_fired(srv);
+}
+
+/* An event on a stream's socket (slock held). EPOLLHUP or EPOLLERR: the connection is gone
+ * (a reset, or both directions shut). EPOLLRDHUP alone: the client sent its FIN, which a
+ * client that only half-closed sends too; the stream is woken to write (see probe), and a
+ * client that really left answers that write with a reset, which comes back here. */
+static void socket_event(struct rb_server *srv, struct rb_stream *st, uint32_t events)
+{
+	if (events & (EPOLLHUP | EPOLLERR)) {
+		atomic_store(&st->gone, true);
+		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, st->sock, NULL);
+	} else {
+		atomic_store(&st->probe, true);
+	}
+	rb_stream_wake(st);
+}
+
 static struct rb_stream *slot_stream(struct rb_server *srv, uint64_t tag)
 {
 	uint32_t slot = (uint32_t)tag, gen = (uint32_t)(tag >> 32);
@@ -775,21 +824,11 @@ static void *loop_main(void *arg)
 				ssize_t r = read(srv->evfd, &v, sizeof(v));
 				(void)r;
 			} else if (tag == TAG_INOTIFY) {
-				char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
-				ssize_t len;
-				while ((len = read(srv->infd, buf, sizeof(buf))) > 0)
-					for (char *p = buf; p < buf + len;) {
-						const struct inotify_event *e = (const void *)p;
-						watch_fired(srv, e->wd, e->mask & IN_IGNORED);
-						p += sizeof(*e) + e->len;
-					}
+				inotify_drain(srv);
 			} else {
 				struct rb_stream *st = slot_stream(srv, tag);
-				if (!st)
-					continue;
-				atomic_store(&st->gone, true);
-				epoll_ctl(srv->epfd, EPOLL_CTL_DEL, st->sock, NULL);
-				rb_stream_wake(st);
+				if (st)
+					socket_event(srv, st, evs[i].events);
 			}
 		}
 		now = rb_now_ms();
@@ -829,12 +868,48 @@ static ssize_t stream_send(struct rb_stream *st, char *buf, size_t max, struct r
 	return (ssize_t)n;
 }
 
+/* A pool thread's scratch buffer for stream_read, freed when the thread ends. */
+static pthread_key_t scratch_key;
+static pthread_once_t scratch_once = PTHREAD_ONCE_INIT;
+
+static void scratch_free(void *p)
+{
+	rb_buf_release(p);
+	free(p);
+}
+
+static void scratch_key_make(void)
+{
+	pthread_key_create(&scratch_key, scratch_free);
+}
+
+static struct rb_buf *scratch_get(void)
+{
+	pthread_once(&scratch_once, scratch_key_make);
+	struct rb_buf *b = pthread_getspecific(scratch_key);
+	if (!b && (b = calloc(1, sizeof(*b))) != NULL) {
+		rb_buf_init(b);
+		if (pthread_setspecific(scratch_key, b) != 0) {
+			free(b);
+			b = NULL;
+		}
+	}
+	return b;
+}
+
+static bool is_event_stream(const struct rb_stream_ops *ops)
+{
+	return !ops->content_type || !strcmp(ops->content_type, "text/event-stream");
+}
+
 static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 {
 	(void)pos;
 	struct rb_stream *st = cls;
 	struct rb_server *srv = st->srv;
-	static __thread struct rb_buf scratch; /* one per pool thread, reused */
+	struct rb_buf *scratch = scratch_get();
+	if (!scratch)
+		return MHD_CONTENT_READER_END_WITH_ERROR; /* out of memory */
 	for (;;) {
 		if (st->sent < st->out.len)
 			return stream_send(st, buf, max, &st->out);
@@ -842,25 +917,33 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 			return MHD_CONTENT_READER_END_OF_STREAM;
 		if (atomic_load(&st->gone) || atomic_load(&srv->closing))
 			return MHD_CONTENT_READER_END_WITH_ERROR;
-		if (scratch.cap > SCRATCH_KEEP)
-			rb_buf_release(&scratch);
-		rb_buf_reset(&scratch);
+		if (scratch->cap > SCRATCH_KEEP)
+			rb_buf_release(scratch);
+		rb_buf_reset(scratch);
 		pthread_mutex_lock(&st->lock);
 		unsigned seq = st->wake_seq;
 		pthread_mutex_unlock(&st->lock);
+		/* After the sequence: a probe asked for after this is followed by a wake. */
+		bool probe = atomic_exchange(&st->probe, false);
 		bool ended = false;
-		long long due = st->ops->fill(st->cls, st, &scratch, max, &ended);
+		long long due = st->ops->fill(st->cls, st, scratch, max, &ended);
 		st->ended = ended;
-		if (scratch.len)
-			return stream_send(st, buf, max, &scratch);
+		if (scratch->len)
+			return stream_send(st, buf, max, scratch); /* what goes out is the probe */
 		if (ended)
 			continue;
+		/* An event stream probes with a comment. A deferred answer has nothing to probe
+		 * with: a client that left is noticed when the answer is written. */
+		if (probe && is_event_stream(st->ops)) {
+			rb_sse_write_comment(scratch, "keep-alive");
+			return stream_send(st, buf, max, scratch);
+		}
 		long long now = rb_now_ms();
 		if (st->ops->keepalive_ms) {
 			long long ka = st->last_sent_ms + st->ops->keepalive_ms;
 			if (now >= ka) {
-				rb_sse_write_comment(&scratch, "keep-alive");
-				return stream_send(st, buf, max, &scratch);
+				rb_sse_write_comment(scratch, "keep-alive");
+				return stream_send(st, buf, max, scratch);
 			}
 			if (!due || ka < due)
 				due = ka;

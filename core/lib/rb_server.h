@@ -21,8 +21,13 @@
  * Streams (rb_reply_stream) hold no thread: when a stream has nothing to send, its connection
  * is suspended (MHD_suspend_connection) until a producer calls rb_stream_wake, a deadline the
  * stream asked for comes, a watched file changes (inotify), or the client hangs up. The stream
- * thread waits for the last three in one epoll set: every stream's socket (EPOLLRDHUP: while
- * suspended, libmicrohttpd does not look at it), the inotify descriptor, and a timer heap.
+ * thread waits for the last three in one epoll set: every stream's socket (while suspended,
+ * libmicrohttpd does not look at it), the inotify descriptor, and a timer heap. A client's FIN
+ * (EPOLLRDHUP) does not end its stream: a client may half-close (shutdown(SHUT_WR) after its
+ * request) and still read. The stream writes at once instead (an SSE comment), which a client
+ * that closed answers with a reset (EPOLLERR/EPOLLHUP): that ends the stream. A deferred
+ * answer (no keep-alive) cannot write before it is ready: its client is noticed then. When the
+ * inotify queue overflows, every stream watching a file is woken (events were dropped).
  *
  * Limits: at most `max_connections` at once (default RB_SERVER_MAX_CONNECTIONS, cut to what
  * the open-file limit leaves: rb_server_open raises the soft RLIMIT_NOFILE to the hard one and

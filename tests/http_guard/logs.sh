@@ -6,25 +6,14 @@
 . "$RBEE_SRC/tests/lib.sh"
 . "$RBEE_SRC/tests/http_guard/guard_lib.sh"
 
-# A running worker for the follow: the hive re-adopts a live process from its registry.
-setsid sleep 300 &  # its own process group, as a spawned worker leads one
-W_PID=$!
-track $W_PID
-mkdir -p "$RBEE_HOME/state" "$RBEE_HOME/logs"
-cat >"$RBEE_HOME/state/workers.json" <<JSON
-{"version":1,"workers":[{"worker_id":"w-flat","installed_worker":"cpu","backend":"cpu","device":0,
- "device_id":"CPU-0","model":"m","pid":$W_PID,"start_time":"0","port":0,"url":"",
- "health_path":"/health","log_path":"$RBEE_HOME/logs/w-flat.log","state":"ready",
- "started_at":0,"reaped":false,"wait_status":0,"reason":""}]}
-JSON
-: >"$RBEE_HOME/logs/w-flat.log"
+adopt_worker w-flat
 python3 -c '
 import sys
 line = b"x" * 63 + b"\n"
 with open(sys.argv[1], "wb") as f:
     f.write(line * (16 * 1024 * 1024 // 64))' "$RBEE_HOME/logs/w-tail.log"
 start_hive
-assert_eq "$(curl -s "$HIVE_URL/v1/workers" | jq -r '.workers[0].state')" ready "the worker is adopted"
+assert_adopted
 
 # 1. 30 clients ask for the 16 MB tail and never read it.
 out=$(raw "$HIVE_PORT" "

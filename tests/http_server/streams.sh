@@ -15,22 +15,12 @@
 [ "$(ulimit -Hn)" -ge 1024 ] || { echo "SKIP: the open-file limit is below 1024"; exit 0; }
 ulimit -n "$(ulimit -Hn)"
 
-# A running worker for the follow: the hive re-adopts a live process from its registry.
-setsid sleep 300 &
-W_PID=$!
-track $W_PID
-mkdir -p "$RBEE_HOME/state" "$RBEE_HOME/logs"
-cat >"$RBEE_HOME/state/workers.json" <<JSON
-{"version":1,"workers":[{"worker_id":"w-log","installed_worker":"cpu","backend":"cpu","device":0,
- "device_id":"CPU-0","model":"m","pid":$W_PID,"start_time":"0","port":0,"url":"",
- "health_path":"/health","log_path":"$RBEE_HOME/logs/w-log.log","state":"ready",
- "started_at":0,"reaped":false,"wait_status":0,"reason":""}]}
-JSON
+adopt_worker w-log
 echo "first line" >"$RBEE_HOME/logs/w-log.log"
 
 export RBEE_ENABLE_TEST_OPS=1 RBEE_HTTP_MAX_PER_IP=1000
 HIVE_BIN="$BIN/rbee-hive-test" start_hive
-assert_eq "$(curl -s "$HIVE_URL/v1/workers" | jq -r '.workers[0].state')" ready "the worker is adopted"
+assert_adopted
 JOB=$(submit '{"operation":"test_sleep","seconds":60,"lines":20}')
 
 python3 - "$HIVE_PORT" "$HIVE_PID" "$JOB" "$RBEE_HOME/logs/w-log.log" "$T" <<'PY' >"$T/py.out" 2>&1 &

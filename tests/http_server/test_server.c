@@ -18,7 +18,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -72,6 +74,23 @@ static const char *body_of(const char *answer)
 	return b ? b + 4 : "";
 }
 
+/* Open a stream: GET `path` with HTTP/1.`minor`, half-closed after the request when asked, and
+ * read until `first` (which must come) into buf. */
+static int open_stream(uint16_t port, const char *path, int minor, bool half_close,
+		       const char *first, char *buf, size_t cap)
+{
+	int s = connect_to(port);
+	char req[256];
+	int n = snprintf(req, sizeof(req), "GET %s HTTP/1.%d\r\nHost: 127.0.0.1\r\n\r\n", path,
+			 minor);
+	assert_int_equal(send(s, req, (size_t)n, 0), n);
+	if (half_close)
+		assert_int_equal(shutdown(s, SHUT_WR), 0);
+	read_until(s, buf, cap, first, 3000);
+	assert_non_null(strstr(buf, first));
+	return s;
+}
+
 /* ---- the server under test ---- */
 
 static atomic_int released;
@@ -79,6 +98,7 @@ static atomic_int filled;
 static struct rb_stream *_Atomic waiting; /* the "push" stream, once it waits */
 static atomic_int pushed;                 /* events pushed to it */
 static char watched[256];
+static char watched2[256]; /* the "/file2" stream's file */
 static char watch_error[512];
 
 /* Sends "data: pushed N" for each push; waits (no deadline) in between. */
@@ -103,6 +123,14 @@ static void push_release(void *cls)
 	atomic_fetch_add(&released, 1);
 }
 
+/* Wait up to max_ms for `want` streams to have been released, and check that they were. */
+static void wait_released(int want, int max_ms)
+{
+	for (int i = 0; i < max_ms / 10 && atomic_load(&released) < want; i++)
+		usleep(10 * 1000);
+	assert_int_equal(atomic_load(&released), want);
+}
+
 /* Sends "data: tick N" every 100 ms by its own deadline, three times, then ends. */
 static long long tick_fill(void *cls, struct rb_stream *st, struct rb_buf *out, size_t want,
 			   bool *ended)
@@ -125,20 +153,26 @@ static void tick_release(void *cls)
 	atomic_fetch_add(&released, 1);
 }
 
+struct file_follow {
+	const char *path;
+	off_t seen;
+};
+
 /* Sends "data: changed" whenever the watched file was written since the last look. */
 static long long file_fill(void *cls, struct rb_stream *st, struct rb_buf *out, size_t want,
 			   bool *ended)
 {
 	(void)want;
 	(void)ended;
-	off_t *seen = cls;
+	struct file_follow *ff = cls;
+	off_t *seen = &ff->seen;
 	struct rb_err err = RB_ERR_INIT;
 	if (*seen < 0) { /* no cmocka assert off the test's thread: checked by the test */
-		if (rb_stream_watch_file(st, watched, &err))
+		if (rb_stream_watch_file(st, ff->path, &err))
 			snprintf(watch_error, sizeof(watch_error), "%s", err.msg);
 		*seen = 0;
 	}
-	int fd = open(watched, O_RDONLY);
+	int fd = open(ff->path, O_RDONLY);
 	off_t size = lseek(fd, 0, SEEK_END);
 	close(fd);
 	if (size != *seen) {
@@ -165,11 +199,22 @@ static enum MHD_Result route_tick(struct rb_request *req)
 	return rb_reply_stream(req, &tick_ops, next, NULL);
 }
 
+static enum MHD_Result reply_file(struct rb_request *req, const char *path)
+{
+	struct file_follow *ff = malloc(sizeof(*ff));
+	ff->path = path;
+	ff->seen = -1;
+	return rb_reply_stream(req, &file_ops, ff, ": watching\n\n");
+}
+
 static enum MHD_Result route_file(struct rb_request *req)
 {
-	off_t *seen = malloc(sizeof(*seen));
-	*seen = -1;
-	return rb_reply_stream(req, &file_ops, seen, ": watching\n\n");
+	return reply_file(req, watched);
+}
+
+static enum MHD_Result route_file2(struct rb_request *req)
+{
+	return reply_file(req, watched2);
 }
 
 static enum MHD_Result route_echo(struct rb_request *req)
@@ -190,6 +235,7 @@ static const struct rb_route routes[] = {
 	{ "GET", "/push", false, route_push },
 	{ "GET", "/tick", false, route_tick },
 	{ "GET", "/file", false, route_file },
+	{ "GET", "/file2", false, route_file2 },
 	{ NULL, NULL, false, NULL },
 };
 
@@ -305,11 +351,8 @@ static void a_stream_waits_without_a_thread_and_wakes_on_push(void **state)
 	atomic_store(&pushed, 0);
 	atomic_store(&filled, 0);
 	struct rb_server *srv = start(false);
-	int s = connect_to(rb_server_port(srv));
-	const char *req = "GET /push HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	send(s, req, strlen(req), 0);
 	char buf[8192];
-	read_until(s, buf, sizeof(buf), ": hello", 3000);
+	int s = open_stream(rb_server_port(srv), "/push", 1, false, ": hello", buf, sizeof(buf));
 	assert_non_null(strstr(buf, "text/event-stream"));
 	/* Nothing to send: the connection is suspended, and fill is not called again. */
 	usleep(300 * 1000);
@@ -334,9 +377,7 @@ static void a_stream_waits_without_a_thread_and_wakes_on_push(void **state)
 	rb_server_get_stats(srv, &st);
 	assert_int_equal(st.suspended, 1);
 	close(s);
-	for (int i = 0; i < 200 && atomic_load(&released) == 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(atomic_load(&released), 1);
+	wait_released(1, 2000);
 	rb_server_get_stats(srv, &st);
 	assert_int_equal(st.streams, 0);
 	rb_server_close(srv);
@@ -357,9 +398,7 @@ static void a_stream_wakes_by_its_deadline(void **state)
 	assert_true(n > 0);
 	assert_non_null(strstr(buf, "data: tick 1\n\ndata: tick 2\n\ndata: tick 3\n\n"));
 	assert_true(took >= 190 && took < 2000);
-	for (int i = 0; i < 100 && atomic_load(&released) == 0; i++)
-		usleep(10 * 1000);
-	assert_int_equal(atomic_load(&released), 1);
+	wait_released(1, 1000);
 	close(s);
 	rb_server_close(srv);
 }
@@ -371,11 +410,8 @@ static void a_stream_wakes_when_its_file_changes(void **state)
 	snprintf(watched, sizeof(watched), "/tmp/rb-server-test.%d", (int)getpid());
 	int fd = open(watched, O_CREAT | O_TRUNC | O_WRONLY, 0600);
 	struct rb_server *srv = start(false);
-	int s = connect_to(rb_server_port(srv));
-	const char *req = "GET /file HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n";
-	send(s, req, strlen(req), 0);
 	char buf[8192];
-	read_until(s, buf, sizeof(buf), ": watching", 3000);
+	int s = open_stream(rb_server_port(srv), "/file", 1, false, ": watching", buf, sizeof(buf));
 	usleep(200 * 1000); /* waiting, suspended */
 	assert_string_equal(watch_error, "");
 	assert_int_equal(write(fd, "x\n", 2), 2);
@@ -391,6 +427,125 @@ static void a_stream_wakes_when_its_file_changes(void **state)
 	close(s);
 }
 
+/* A client that half-closes (shutdown(SHUT_WR) after its request: it has nothing more to say,
+ * and still reads) keeps its stream: the FIN it sent is not a hang-up. */
+static void a_half_closed_client_keeps_its_stream(void **state)
+{
+	(void)state;
+	atomic_store(&released, 0);
+	atomic_store(&pushed, 0);
+	atomic_store(&waiting, NULL);
+	struct rb_server *srv = start(false);
+	char buf[8192];
+	int s = open_stream(rb_server_port(srv), "/push", 1, true, ": hello", buf, sizeof(buf));
+	usleep(300 * 1000); /* the FIN was seen while the stream waited */
+	struct rb_server_stats st;
+	rb_server_get_stats(srv, &st);
+	assert_int_equal(st.streams, 1);
+	assert_int_equal(atomic_load(&released), 0);
+	pthread_t t;
+	pthread_create(&t, NULL, pusher, NULL);
+	read_until(s, buf, sizeof(buf), "pushed 3", 5000);
+	pthread_join(t, NULL);
+	assert_non_null(strstr(buf, "data: pushed 3"));
+	/* Then it closes, everything read: no packet says so (its FIN went before), so the
+	 * stream ends at its next write, which the closed socket answers with a reset. */
+	close(s);
+	usleep(100 * 1000);
+	atomic_fetch_add(&pushed, 1);
+	rb_stream_wake(atomic_load(&waiting));
+	wait_released(1, 3000);
+	rb_server_close(srv);
+}
+
+/* A client that closes (FIN, nothing unread: no reset) while its quiet stream waits is still
+ * noticed at once, though its FIN alone looks like a half-close: the probe write is answered
+ * with a reset. */
+static void a_closed_client_of_a_quiet_stream_is_noticed(void **state)
+{
+	(void)state;
+	atomic_store(&released, 0);
+	snprintf(watched, sizeof(watched), "/tmp/rb-server-test.%d", (int)getpid());
+	int fd = open(watched, O_CREAT | O_TRUNC | O_WRONLY, 0600);
+	close(fd);
+	struct rb_server *srv = start(false);
+	char buf[8192];
+	int s = open_stream(rb_server_port(srv), "/file", 0, false, ": watching", buf, sizeof(buf));
+	usleep(200 * 1000);
+	/* everything sent was read: a close sends a FIN, not a reset */
+	assert_int_equal(read_until(s, buf, sizeof(buf), "never", 100), 0);
+	close(s);
+	wait_released(1, 1000); /* its keep-alive is 60 s away */
+	unlink(watched);
+	rb_server_close(srv);
+}
+
+/* When the inotify queue overflows (more events than fs.inotify.max_queued_events before the
+ * stream thread reads them), events are dropped, those of quiet files too: every watching
+ * stream must look again. The server runs in a child that is stopped (SIGSTOP) while a busy
+ * file gets enough events to overflow the queue; then the quiet file is written, its event
+ * dropped. Its stream asked for no deadline, so only the overflow can wake it. */
+static void an_inotify_overflow_wakes_every_watch(void **state)
+{
+	(void)state;
+	long max_events = 16384;
+	FILE *f = fopen("/proc/sys/fs/inotify/max_queued_events", "r");
+	if (f) {
+		if (fscanf(f, "%ld", &max_events) != 1)
+			max_events = 16384;
+		fclose(f);
+	}
+	if (max_events > (1L << 20))
+		skip(); /* too many writes to overflow it here */
+	snprintf(watched, sizeof(watched), "/tmp/rb-server-test.%d.quiet", (int)getpid());
+	snprintf(watched2, sizeof(watched2), "/tmp/rb-server-test.%d.busy", (int)getpid());
+	close(open(watched, O_CREAT | O_TRUNC | O_WRONLY, 0600));
+	close(open(watched2, O_CREAT | O_TRUNC | O_WRONLY, 0600));
+	int pfd[2];
+	assert_int_equal(pipe(pfd), 0);
+	pid_t child = fork();
+	assert_true(child >= 0);
+	if (child == 0) {
+		close(pfd[0]);
+		struct rb_server *srv = start(false);
+		uint16_t port = rb_server_port(srv);
+		if (write(pfd[1], &port, sizeof(port)) != sizeof(port))
+			_exit(1);
+		for (;;)
+			pause();
+	}
+	close(pfd[1]);
+	uint16_t port = 0;
+	assert_int_equal(read(pfd[0], &port, sizeof(port)), (ssize_t)sizeof(port));
+	close(pfd[0]);
+	char buf[8192];
+	int quiet = open_stream(port, "/file", 1, false, ": watching", buf, sizeof(buf));
+	int busy = open_stream(port, "/file2", 1, false, ": watching", buf, sizeof(buf));
+	usleep(300 * 1000); /* both watch their files and wait */
+	assert_int_equal(kill(child, SIGSTOP), 0);
+	int ws;
+	assert_int_equal(waitpid(child, &ws, WUNTRACED), child);
+	/* each round is two events (IN_MODIFY, IN_CLOSE_WRITE) that do not merge */
+	for (long i = 0; i < max_events / 2 + 64; i++) {
+		int fd = open(watched2, O_WRONLY | O_APPEND);
+		assert_int_equal(write(fd, "b", 1), 1);
+		close(fd);
+	}
+	int fd = open(watched, O_WRONLY | O_APPEND);
+	assert_int_equal(write(fd, "q\n", 2), 2);
+	close(fd);
+	assert_int_equal(kill(child, SIGCONT), 0);
+	read_until(quiet, buf, sizeof(buf), "data: changed", 3000);
+	bool woken = strstr(buf, "data: changed") != NULL;
+	kill(child, SIGKILL);
+	waitpid(child, &ws, 0);
+	close(quiet);
+	close(busy);
+	unlink(watched);
+	unlink(watched2);
+	assert_true(woken);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -398,6 +553,9 @@ int main(void)
 		cmocka_unit_test(a_stream_waits_without_a_thread_and_wakes_on_push),
 		cmocka_unit_test(a_stream_wakes_by_its_deadline),
 		cmocka_unit_test(a_stream_wakes_when_its_file_changes),
+		cmocka_unit_test(a_half_closed_client_keeps_its_stream),
+		cmocka_unit_test(a_closed_client_of_a_quiet_stream_is_noticed),
+		cmocka_unit_test(an_inotify_overflow_wakes_every_watch),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
