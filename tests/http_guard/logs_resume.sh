@@ -26,7 +26,7 @@ assert_eq "$(curl -s "$HIVE_URL/v1/workers" | jq -r '.workers[0].state')" ready 
 # follow [LAST_ID] [TAIL] [APPEND] [N]: open a follow (with Last-Event-ID when LAST_ID is not
 # "-"), append the text APPEND to the log once the stream answered, read until N line events
 # came (then 0.5 s more, to see that no other line follows), and print one line per event:
-# "warning <data>" / "<id> <data>", then "last <id>" (the last id the stream carried).
+# "warning <data>" / "<id> <data>" (or "<id> len=<bytes>" for a long one), then "last <id>" (the last id the stream carried).
 follow() {
 	raw "$HIVE_PORT" "
 import re
@@ -102,7 +102,9 @@ while True:
         break
     raw_body += d
 for ev in events:
-    print('%s %s' % ('warning' if ev['event'] == 'warning' else ev['id'], '|'.join(ev['data'])))
+    d = '|'.join(ev['data'])
+    print('%s %s' % ('warning' if ev['event'] == 'warning' else ev['id'],
+                     d if len(d) <= 300 else 'len=%d' % len(d)))
 print('last %s' % last)
 s.close()"
 }
@@ -154,5 +156,16 @@ assert_eq "$(sed -n 1p <<<"$out")" \
 	"warning the log of worker 'w-res' is shorter (3 bytes) than Last-Event-ID $size: it was truncated or replaced; following it from its start" \
 	"an id beyond the log gets a warning that it was truncated or replaced"
 assert_eq "$(sed -n '2,$p' <<<"$out")" "$(printf '3 e1\n6 e2\nlast 6')" "then the log from its start"
+
+# 6. A line longer than 64 KiB goes out in pieces, each with the offset after it: resuming
+#    after the first piece gets the rest of the line, nothing of it twice.
+start=$(off)
+python3 -c 'import sys; open(sys.argv[1], "a").write("p" * 150000 + "\n")' "$LOG"
+out=$(follow "$start" 0 '' 3)
+assert_eq "$out" "$(printf '%s len=65536\n%s len=65536\n%s len=18928\nlast %s' $((start + 65536)) \
+	$((start + 131072)) $((start + 150001)) $((start + 150001)))" "a long line's pieces have the offsets after them as ids"
+out=$(follow $((start + 65536)) 0 '' 2)
+assert_eq "$out" "$(printf '%s len=65536\n%s len=18928\nlast %s' $((start + 131072)) $((start + 150001)) \
+	$((start + 150001)))" "resuming after a piece gets the rest of the line"
 assert_eq "$(curl -s "$HIVE_URL/health")" ok "the hive still answers /health"
 pass
