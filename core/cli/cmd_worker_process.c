@@ -282,13 +282,16 @@ struct follow {
 static int on_log_event(void *arg, const struct rb_sse_event *ev)
 {
 	struct follow *f = arg;
-	if (!strcmp(ev->type, "end")) {
-		fputs("rbee: ", stderr);
+	bool end = !strcmp(ev->type, "end");
+	if (end || !strcmp(ev->type, "warning")) {
+		fputs(end ? "rbee: " : "rbee: warning: ", stderr);
 		cli_put_clean(stderr, ev->data, ev->data_len, true);
 		fputc('\n', stderr);
-		f->ended = true;
+		f->ended = f->ended || end;
 		return 0;
 	}
+	if (strcmp(ev->type, "message") != 0)
+		return 0; /* a kind of event this CLI does not know: not a line of the log */
 	cli_put_clean(stdout, ev->data, ev->data_len, true);
 	fputc('\n', stdout);
 	fflush(stdout);
@@ -300,9 +303,11 @@ static bool log_ended(void *arg)
 	return ((struct follow *)arg)->ended;
 }
 
-/* The hive's log stream has no event ids and no offset to resume from, so a reconnect asks for
- * the lines written from then on (tail=0): nothing shown is shown again, but lines the worker
- * wrote while the connection was down are not shown (see docs/WORKERS.md). */
+/* Each line of the hive's log stream has an id (the log offset after it), which cli_follow
+ * sends back as Last-Event-ID when it reconnects: the hive then resumes right after the last
+ * line shown, so no line is lost or shown twice (see docs/WORKERS.md). The resume path asks
+ * for tail=0, which a hive that sends no ids falls back to (nothing shown again, but lines
+ * written while the connection was down are lost). */
 static int logs_follow(struct cli *cli, const char *path, const char *resume_path,
 		       const char *id)
 {

@@ -141,6 +141,11 @@ enum rb_sse_terminal rb_sse_terminal_of(const struct rb_sse_event *ev, const cha
 	return RB_SSE_ERROR;
 }
 
+void rb_sse_write_id(struct rb_buf *out, uint64_t id)
+{
+	rb_buf_addf(out, "id: %" PRIu64 "\n\n", id);
+}
+
 void rb_sse_write_comment(struct rb_buf *out, const char *text)
 {
 	rb_buf_addf(out, ": %s\n\n", text);

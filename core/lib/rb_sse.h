@@ -56,6 +56,10 @@ void rb_sse_write_terminal(struct rb_buf *out, uint64_t id, enum rb_sse_terminal
  * after it, "" when none). Anything else, including a marker inside a longer line or a named
  * event, is not. */
 enum rb_sse_terminal rb_sse_terminal_of(const struct rb_sse_event *ev, const char **message);
+/* Append an event that carries only `id: <id>` (0 included): readers deliver nothing for it
+ * but take its id as the last event id, so a stream can tell a client where it stands before
+ * it has sent any event ("id: 7\n\n"). */
+void rb_sse_write_id(struct rb_buf *out, uint64_t id);
 /* Append a comment line and the blank line that ends it: ": text\n\n". */
 void rb_sse_write_comment(struct rb_buf *out, const char *text);
 

@@ -194,6 +194,30 @@ static void parser_does_not_deliver_events_without_data_but_keeps_their_id(void 
 	rb_buf_release(&s.log);
 }
 
+/* An id-only event (0 included) as rb_sse_write_id writes it: nothing is delivered for it, but
+ * its id is the last id, also for the next event without one of its own. */
+static void writer_id_only_event_sets_the_last_id(void **state)
+{
+	(void)state;
+	struct rb_buf b = RB_BUF_INIT;
+	rb_sse_write_id(&b, 0);
+	assert_string_equal(b.data, "id: 0\n\n");
+	struct seen s = { RB_BUF_INIT, 0, 0 };
+	struct rb_sse_parser p;
+	rb_sse_parser_init(&p, record, &s);
+	rb_sse_parser_feed(&p, b.data, b.len);
+	assert_int_equal(s.count, 0);
+	assert_string_equal(p.last_id.data, "0");
+	rb_buf_reset(&b);
+	rb_sse_write_id(&b, 42);
+	rb_buf_adds(&b, "data: x\n\n");
+	rb_sse_parser_feed(&p, b.data, b.len);
+	assert_string_equal(s.log.data, "message|42|0|x\n");
+	rb_sse_parser_release(&p);
+	rb_buf_release(&s.log);
+	rb_buf_release(&b);
+}
+
 static void parser_holds_an_unfinished_event_until_the_blank_line(void **state)
 {
 	(void)state;
@@ -281,6 +305,7 @@ int main(void)
 		cmocka_unit_test(parser_fed_one_byte_at_a_time),
 		cmocka_unit_test(parser_crlf_split_between_reads_is_one_line_end),
 		cmocka_unit_test(parser_does_not_deliver_events_without_data_but_keeps_their_id),
+		cmocka_unit_test(writer_id_only_event_sets_the_last_id),
 		cmocka_unit_test(parser_holds_an_unfinished_event_until_the_blank_line),
 		cmocka_unit_test(parser_reset_drops_a_partial_event_and_keeps_the_last_id),
 		cmocka_unit_test(parser_skips_a_leading_bom),

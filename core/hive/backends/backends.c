@@ -1290,70 +1290,80 @@ static int call_result(struct rbee_call *call, int rc, const char *what, const c
 			  what, call->err.msg[0] ? call->err.msg : "failed without a reason");
 }
 
-int rb_backend_build_env(struct rb_hive *hive, const char *backend, struct rb_job *job,
-			 struct rb_env *env, struct rb_err *err)
+/* One call into the plugin `name` on this thread: what op does between the host's setup and
+ * release. op gets the loaded descriptor, the host table, the call (its err for a refusal of
+ * its own) and the devices the last probe found. */
+typedef int (*plugin_op_fn)(const struct rbee_backend *d, const struct rbee_host *host,
+			    struct rbee_call *call, const struct rb_backend_info *info,
+			    const void *arg);
+
+/* Run op inside the plugin `name` when it is available: `call` (its operation's fields set by
+ * the caller) gets the hive, the plugin's name and state; a failure is "backend 'name' what:
+ * why" in err. */
+static int with_plugin(struct rb_hive *hive, const char *name, struct rbee_call *call,
+		       const char *what, plugin_op_fn op, const void *arg, struct rb_err *err)
 {
 	const struct rbee_backend *d;
 	void *state;
 	struct rb_backend_info info;
-	int rc = usable(hive, backend, &d, &state, &info, err);
+	int rc = usable(hive, name, &d, &state, &info, err);
 	if (rc)
 		return rc;
-	struct rbee_call call = { .hive = hive, .job = job, .env = env, .plugin_name = backend,
-				  .plugin_state = state };
+	call->hive = hive;
+	call->plugin_name = name;
+	call->plugin_state = state;
 	struct rbee_host host;
-	rb_host_init(&host, &call);
-	rc = d->build_env ? d->build_env(&host, info.devices, info.ndevices, (struct rbee_env *)env)
-			  : RBEE_OK;
-	rc = call_result(&call, rc, "cannot build here", backend, err);
-	rb_call_release(&call);
+	rb_host_init(&host, call);
+	rc = call_result(call, op(d, &host, call, &info, arg), what, name, err);
+	rb_call_release(call);
 	rb_backend_info_release(&info);
 	return rc;
+}
+
+static int build_env_op(const struct rbee_backend *d, const struct rbee_host *host,
+			struct rbee_call *call, const struct rb_backend_info *info, const void *arg)
+{
+	(void)arg;
+	return d->build_env ? d->build_env(host, info->devices, info->ndevices,
+					   (struct rbee_env *)call->env)
+			    : RBEE_OK;
+}
+
+int rb_backend_build_env(struct rb_hive *hive, const char *backend, struct rb_job *job,
+			 struct rb_env *env, struct rb_err *err)
+{
+	struct rbee_call call = { .job = job, .env = env };
+	return with_plugin(hive, backend, &call, "cannot build here", build_env_op, NULL, err);
+}
+
+static int verify_op(const struct rbee_backend *d, const struct rbee_host *host,
+		     struct rbee_call *call, const struct rb_backend_info *info, const void *arg)
+{
+	return d->verify ? d->verify(host, arg, info->devices, info->ndevices,
+				     (struct rbee_report *)call->report)
+			 : RBEE_OK;
 }
 
 int rb_backend_verify(struct rb_hive *hive, const char *backend, struct rb_job *job,
 		      const struct rbee_worker_info *worker, struct rb_report *report,
 		      struct rb_err *err)
 {
-	const struct rbee_backend *d;
-	void *state;
-	struct rb_backend_info info;
-	int rc = usable(hive, backend, &d, &state, &info, err);
-	if (rc)
-		return rc;
-	struct rbee_call call = { .hive = hive, .job = job, .report = report, .plugin_name = backend,
-				  .plugin_state = state };
-	struct rbee_host host;
-	rb_host_init(&host, &call);
-	rc = d->verify ? d->verify(&host, worker, info.devices, info.ndevices,
-				   (struct rbee_report *)report)
-		       : RBEE_OK;
-	rc = call_result(&call, rc, "verification failed", backend, err);
-	rb_call_release(&call);
-	rb_backend_info_release(&info);
-	return rc;
+	struct rbee_call call = { .job = job, .report = report };
+	return with_plugin(hive, backend, &call, "verification failed", verify_op, worker, err);
+}
+
+static int spawn_op(const struct rbee_backend *d, const struct rbee_host *host,
+		    struct rbee_call *call, const struct rb_backend_info *info, const void *arg)
+{
+	(void)info;
+	if (d->spawn)
+		return d->spawn(host, arg, (struct rbee_plan *)call->plan);
+	return rb_plan_default_argv(call->plan, arg, &call->err) ? RBEE_ERR_INVALID : RBEE_OK;
 }
 
 int rb_backend_spawn(struct rb_hive *hive, const char *backend, struct rb_job *job,
 		     const struct rbee_spawn_request *req, struct rb_plan *plan, struct rb_err *err)
 {
-	const struct rbee_backend *d;
-	void *state;
-	struct rb_backend_info info;
-	int rc = usable(hive, backend, &d, &state, &info, err);
-	if (rc)
-		return rc;
-	rb_backend_info_release(&info);
-	struct rbee_call call = { .hive = hive, .job = job, .plan = plan, .plugin_name = backend,
-				  .plugin_state = state };
-	struct rbee_host host;
-	rb_host_init(&host, &call);
-	if (d->spawn) {
-		rc = d->spawn(&host, req, (struct rbee_plan *)plan);
-	} else {
-		rc = rb_plan_default_argv(plan, req, &call.err) ? RBEE_ERR_INVALID : RBEE_OK;
-	}
-	rc = call_result(&call, rc, "cannot plan the launch", backend, err);
-	rb_call_release(&call);
-	return rc;
+	struct rbee_call call = { .job = job, .plan = plan };
+	return with_plugin(hive, backend, &call, "cannot plan the launch", spawn_op, req, err);
 }

@@ -10,11 +10,18 @@
  * WORKER_CHECK_MS (the registry sends no notice of a change). What a stream holds is bounded:
  * it reads the log RB_STREAM_CHUNK at a time as the client takes it, and an unfinished line at
  * most FOLLOW_LINE_MAX. A plain tail is sent from the file as it goes.
+ *
+ * A follow resumes without loss: each line's event has as its `id:` the log offset just after
+ * the line (the stream also opens with an id-only event for where it starts), and a follow
+ * sent with Last-Event-ID continues from that offset, whatever its tail. An offset beyond the
+ * log's size means the log was truncated or replaced: the stream then says so in an
+ * `event: warning` and follows the log from its start (docs/WORKERS.md).
  */
 #include "routes.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -186,8 +193,10 @@ static int open_tail(const char *path, long lines, off_t *start, off_t *end, str
 	return fd;
 }
 
-/* Emit complete lines of `text` as data events; keep an unfinished last line for later, up to
- * FOLLOW_LINE_MAX (a longer one goes out in pieces). Each byte is looked at once. */
+/* Emit complete lines of `text` (read from the log at st->offset) as data events, each with
+ * the log offset just after it as its id; keep an unfinished last line for later, up to
+ * FOLLOW_LINE_MAX (a longer one goes out in pieces, each with the offset after the piece).
+ * Each byte is looked at once. */
 static void emit_lines(struct stream *st, struct rb_buf *out, const char *text, size_t len)
 {
 	size_t start = 0;
@@ -195,9 +204,10 @@ static void emit_lines(struct stream *st, struct rb_buf *out, const char *text, 
 		if (text[i] != '\n' && st->partial.len + (i - start) < FOLLOW_LINE_MAX)
 			continue;
 		rb_buf_add(&st->partial, text + start, i - start);
-		rb_sse_write_event(out, 0, NULL, st->partial.data, st->partial.len);
-		rb_buf_reset(&st->partial);
 		start = text[i] == '\n' ? i + 1 : i;
+		rb_sse_write_event(out, (uint64_t)st->offset + start, NULL, st->partial.data,
+				   st->partial.len);
+		rb_buf_reset(&st->partial);
 	}
 	rb_buf_add(&st->partial, text + start, len - start);
 }
@@ -275,7 +285,8 @@ static long long follow_fill(void *cls, struct rb_stream *rs, struct rb_buf *out
 			continue; /* a chunk without a whole line: read on (at most FOLLOW_LINE_MAX) */
 		if (!running) {
 			if (st->partial.len)
-				rb_sse_write_event(out, 0, NULL, st->partial.data, st->partial.len);
+				rb_sse_write_event(out, (uint64_t)st->offset, NULL, st->partial.data,
+						   st->partial.len);
 			rb_sse_write_event(out, 0, "end", why, strlen(why));
 			*ended = true;
 			return 0;
@@ -305,25 +316,52 @@ static int parse_tail(const char *v, long *out, struct rb_err *err)
 	return 0;
 }
 
+/* Last-Event-ID of a follow: the id of the last line the client has, which is the log offset
+ * just after that line. Absent or empty: no resume (*resume false). */
+static int parse_last_event_id(const char *v, bool *resume, off_t *out, struct rb_err *err)
+{
+	*resume = false;
+	*out = 0;
+	if (!v || !*v)
+		return 0;
+	char *end;
+	errno = 0;
+	unsigned long long x = strtoull(v, &end, 10);
+	if (*v < '0' || *v > '9' || *end || errno || x > (unsigned long long)INT64_MAX)
+		return rb_err_set(err, RB_EINVAL,
+				  "invalid Last-Event-ID '%.64s': send the `id:` of the last log line "
+				  "received (a byte offset in the log), or no header to start with the "
+				  "tail", v);
+	*resume = true;
+	*out = (off_t)x;
+	return 0;
+}
+
 enum MHD_Result rb_route_worker_logs(struct rb_request *req)
 {
 	struct rb_err err = RB_ERR_INIT;
 	const char *id = req->params[0], *follow = rb_request_query(req, "follow");
+	bool following = follow && strcmp(follow, "0") && strcmp(follow, "false");
+	bool resume = false;
 	long lines;
+	off_t resume_at = 0;
 	char path[PATH_MAX];
-	if (rb_id_check("worker_id", id, &err) || parse_tail(rb_request_query(req, "tail"), &lines,
-							      &err))
+	if (rb_id_check("worker_id", id, &err) ||
+	    parse_tail(rb_request_query(req, "tail"), &lines, &err) ||
+	    (following && parse_last_event_id(rb_request_header(req, "Last-Event-ID"), &resume,
+					      &resume_at, &err)))
 		return rb_reply_err(req, &err);
 	snprintf(path, sizeof(path), "%s/%s.log", rb_req_hive(req)->paths.logs, id);
 	off_t start = 0, end = 0;
-	int fd = open_tail(path, lines, &start, &end, &err);
+	/* A resume starts after the client's last line, whatever the tail. */
+	int fd = open_tail(path, resume ? 0 : lines, &start, &end, &err);
 	if (fd < 0) {
 		if (err.code == RB_ENOTFOUND)
 			return rb_reply_errf(req, RB_ENOTFOUND, "no log for worker '%s' on this hive "
 					     "(see 'rbee worker process list')", id);
 		return rb_reply_err(req, &err);
 	}
-	if (!follow || !strcmp(follow, "0") || !strcmp(follow, "false"))
+	if (!following)
 		return rb_reply_fd(req, 200, "text/plain; charset=utf-8", fd, (uint64_t)start,
 				   (uint64_t)(end - start));
 	close(fd);
@@ -332,8 +370,23 @@ enum MHD_Result rb_route_worker_logs(struct rb_request *req)
 		return rb_reply_errf(req, RB_EINTERNAL, "out of memory");
 	snprintf(st->worker_id, sizeof(st->worker_id), "%s", id);
 	snprintf(st->path, sizeof(st->path), "%s", path);
-	st->offset = start; /* the tail is read like what follows it: a chunk at a time */
-	char first[RB_WORKER_ID_MAX + 20];
-	snprintf(first, sizeof(first), ": following %s\n\n", id);
-	return rb_reply_stream(req, &follow_ops, st, first);
+	struct rb_buf first = RB_BUF_INIT;
+	rb_buf_addf(&first, ": following %s\n\n", id);
+	if (resume && resume_at > end) {
+		/* The hive never sends an id beyond what the log held: it was truncated or replaced
+		 * since (or the id is made up). Its start is all that can be shown. */
+		char why[RB_WORKER_ID_MAX + 192];
+		snprintf(why, sizeof(why), "the log of worker '%s' is shorter (%lld bytes) than "
+			 "Last-Event-ID %lld: it was truncated or replaced; following it from its "
+			 "start", id, (long long)end, (long long)resume_at);
+		rb_sse_write_event(&first, 0, "warning", why, strlen(why));
+		resume_at = 0;
+	}
+	st->offset = resume ? resume_at : start; /* read like what follows: a chunk at a time */
+	/* Where the stream starts, as an id without an event: a client cut off before the first
+	 * line still resumes from here. */
+	rb_sse_write_id(&first, (uint64_t)st->offset);
+	enum MHD_Result rc = rb_reply_stream(req, &follow_ops, st, first.data);
+	rb_buf_release(&first);
+	return rc;
 }
