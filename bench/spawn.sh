@@ -7,9 +7,10 @@
 # 1. Spawn-to-ready overhead: `worker_spawn` submit to the stream's [DONE] (preflight with the
 #    binary's sha256, remembered by file identity, port probing, launch plan, fork/exec with
 #    binding, readiness polling, the ready state's registry write), against the same test
-#    worker binary started by hand on a free port and polled with curl until /health answers,
-#    in the same script. Median (and fastest) of RUNS each; the difference is the hive's
-#    overhead.
+#    worker binary started by hand on a free port and polled every millisecond until /health
+#    answers. Both are timed by one Python client (bench/spawn_time.py), alternated, with no
+#    program started per request (curl and jq each cost more than what is measured). Median
+#    (and fastest) of RUNS each; the difference is the hive's overhead.
 # 2. Leaks: COUNT workers spawned and stopped one after the other; before and after, the hive's
 #    open file descriptors (/proc/<hive>/fd), RSS (VmRSS) and the test worker processes and
 #    zombies left. Leak checks repeat after a warm-up, so one-time allocations do not count.
@@ -73,38 +74,19 @@ spawn_once() {
 delete() {
 	run "{\"operation\":\"worker_process_delete\",\"pid\":$1}" | grep -q '\[DONE\]' || die "delete of $1 failed"
 }
-# by_hand: the same binary, started here on a free port, until /health answers (ms).
-by_hand() {
-	local port=29900 t0 t1 p
-	t0=$(now_ms)
-	"$binary" --worker-id bench --model "$model" --model-ref org/tiny-GGUF --backend cpu \
-		--device 0 --port $port --hive-url "$url" >/dev/null 2>&1 &
-	p=$!
-	until curl -sf -o /dev/null "http://127.0.0.1:$port/health"; do :; done
-	t1=$(now_ms)
-	kill $p
-	wait $p 2>/dev/null || true
-	echo $((t1 - t0))
-}
-
-# --- 1. overhead ---
+# --- 1. overhead: both sides timed by one client process (bench/spawn_time.py), alternated ---
 spawn_once >/dev/null && delete "$(curl -sf "$url/v1/workers" | jq -r '.workers[0].pid')" # warm-up
-hand=() hive_ms=()
-for _ in $(seq "$RUNS"); do
-	hand+=("$(by_hand)")
-	read -r ms pid <<<"$(spawn_once)"
-	hive_ms+=("$ms")
-	delete "$pid"
-done
-h=$(printf '%s\n' "${hand[@]}" | median)
-s=$(printf '%s\n' "${hive_ms[@]}" | median)
+python3 "$here/spawn_time.py" "$(cat "$tmp/hive.port")" "$binary" "$model" "$RUNS" >"$tmp/times" ||
+	die "the spawn timing failed"
+h=$(cut -d' ' -f1 "$tmp/times" | median)
+s=$(cut -d' ' -f2 "$tmp/times" | median)
 # The fastest run of each too: on a busy machine the medians mostly measure the scheduler.
-hm=$(printf '%s\n' "${hand[@]}" | minimum)
-sm=$(printf '%s\n' "${hive_ms[@]}" | minimum)
+hm=$(cut -d' ' -f1 "$tmp/times" | minimum)
+sm=$(cut -d' ' -f2 "$tmp/times" | minimum)
 printf 'spawn-to-ready, median of %d (fastest in brackets):\n' "$RUNS"
 printf '  test worker started by hand, to /health answering: %s ms (%s ms)\n' "$h" "$hm"
 printf '  hive worker_spawn submit to [DONE]:                %s ms (%s ms)\n' "$s" "$sm"
-printf '  overhead of the hive: %s ms (ratio %.1fx; fastest: %s ms, %.1fx)\n' \
+printf '  overhead of the hive: %.1f ms (ratio %.1fx; fastest: %.1f ms, %.1fx)\n' \
 	"$(echo "$s - $h" | bc)" "$(echo "$s / $h" | bc -l)" "$(echo "$sm - $hm" | bc)" \
 	"$(echo "$sm / $hm" | bc -l)"
 
