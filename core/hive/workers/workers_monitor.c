@@ -208,6 +208,9 @@ static void health_round(struct rb_monitor *m)
 		rb_warn("worker health round skipped: the hive could not run its checks (%s); no "
 			"worker is charged for it, the next round is in %d ms", why, m->health_ms);
 	size_t k = end == ROUND_STOPPED ? 0 : rb_health_verdicts(t, n, end == ROUND_HIVE_FAILED);
+	if (end == ROUND_DONE && k < n)
+		rb_warn("%zu of %zu worker health check(s) could not be made (the hive could not "
+			"create an HTTP client); they are not counted against their workers", n - k, n);
 	if (k)
 		rb_workers_health_record(m->ws, t, k);
 	free(t);
