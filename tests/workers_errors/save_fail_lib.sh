@@ -109,6 +109,11 @@ assert_eq "$(listed)" "[]" "the hive no longer lists it"
 curl -sf "$HIVE_URL/health" >/dev/null || fail "the hive does not answer /health"
 ok "the hive still answers /health"
 
+# The writer retried meanwhile (every 2 s); a failure that stays the same is logged once.
+sleep 2.5
+assert_eq "$(tail -n +"$((LOG_AT + 1))" "$HIVE_LOG" | grep -c "(attempt 1 of 3, retrying)")" 1 \
+	"a disk that stays full is logged once, not at every retry"
+
 # --- space is back: the writer's retry saves everything, with no new change ------------------
 fix_disk
 saved_empty() { [ "$(on_disk 2>/dev/null)" = "[]" ]; }

@@ -139,6 +139,14 @@ static void timed_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, long l
 #define WRITE_RETRY_FIRST_MS 50
 #define REGISTRY_RETRY_MS 2000
 
+/* The reason at the end of a write's error ("cannot write '<tmp>': <reason>"): what tells one
+ * failure from another, where the temporary file's name changes with every try. */
+static const char *failure_reason(const char *msg)
+{
+	const char *p = strrchr(msg, ':');
+	return p ? p + 1 : msg;
+}
+
 /* Save what the registry holds now: a snapshot under the lock, written, fsynced and renamed
  * without it. One writer at a time (`writing`): the writer thread, or a thread that waits for
  * its change to be on disk and finds nobody writing, which then writes itself rather than
@@ -166,7 +174,7 @@ static void write_once_locked(struct rb_workers *ws)
 		if (!rc)
 			break;
 		/* Said once per failure, not once per retry of a disk that stays full. */
-		if (!was_failing || strcmp(was_why, err.msg))
+		if (!was_failing || strcmp(failure_reason(was_why), failure_reason(err.msg)))
 			rb_error("cannot save the worker registry '%s' (attempt %d of %d%s): %s",
 				 ws->path, attempt, WRITE_ATTEMPTS,
 				 attempt < WRITE_ATTEMPTS ? ", retrying" : "", err.msg);
