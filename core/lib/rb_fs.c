@@ -281,13 +281,15 @@ int rb_fs_write_atomic(const char *path, const void *data, size_t len, mode_t mo
 		p += n;
 		left -= (size_t)n;
 	}
-	if (fsync(fd) != 0 || close(fd) != 0) {
-		int e = errno;
+	int e = fsync(fd) != 0 ? errno : 0; /* closed even when fsync fails: no fd leaks */
+	if (close(fd) != 0 && !e)
+		e = errno;
+	if (e) {
 		unlink(tmp);
 		return rb_err_set(err, RB_EIO, "cannot write '%s': %s", tmp, strerror(e));
 	}
 	if (rename(tmp, path) != 0) {
-		int e = errno;
+		e = errno;
 		unlink(tmp);
 		return rb_err_set(err, RB_EIO, "cannot rename '%s' to '%s': %s", tmp, path, strerror(e));
 	}

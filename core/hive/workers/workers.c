@@ -107,7 +107,10 @@ void rb_workers_port_range(struct rb_hive *hive, uint16_t *lo, uint16_t *hi)
  *  - what a client is told: rb_workers_set_ready (spawn's [DONE]) and rb_workers_stop (a stop
  *    done) return only once the file holding their change is renamed into place (written by
  *    the waiting thread itself when no write is under way), so an acknowledged spawn is
- *    re-adopted and an acknowledged stop never comes back.
+ *    re-adopted and an acknowledged stop never comes back. When that file cannot be written
+ *    (after WRITE_ATTEMPTS tries) they fail with RB_EIO ("cannot save the worker registry
+ *    ..."), never acknowledging what is not on disk; the registry stays in memory, and the
+ *    next write that succeeds holds it all.
  * Anything else (registration, port, health, an exit the monitor saw) may be lost by a
  * SIGKILL within the batch, which is harmless: an entry without a pid is skipped at load, and
  * a process that is not alive with its recorded start time is never re-adopted. */
@@ -127,6 +130,23 @@ static void timed_wait_until(pthread_cond_t *cond, pthread_mutex_t *lock, long l
 	pthread_cond_timedwait(cond, lock, &ts);
 }
 
+/* A write that fails (disk full, I/O error, a rename refused) is tried WRITE_ATTEMPTS times,
+ * WRITE_RETRY_FIRST_MS apart, then doubling; what still fails is reported to those waiting
+ * for it (see wait_saved_locked) and left dirty: the entries stay in memory, and the writer
+ * thread tries again every REGISTRY_RETRY_MS until a write succeeds, which then holds every
+ * change made meanwhile. */
+#define WRITE_ATTEMPTS 3
+#define WRITE_RETRY_FIRST_MS 50
+#define REGISTRY_RETRY_MS 2000
+
+/* The reason at the end of a write's error ("cannot write '<tmp>': <reason>"): what tells one
+ * failure from another, where the temporary file's name changes with every try. */
+static const char *failure_reason(const char *msg)
+{
+	const char *p = strrchr(msg, ':');
+	return p ? p + 1 : msg;
+}
+
 /* Save what the registry holds now: a snapshot under the lock, written, fsynced and renamed
  * without it. One writer at a time (`writing`): the writer thread, or a thread that waits for
  * its change to be on disk and finds nobody writing, which then writes itself rather than
@@ -135,6 +155,9 @@ static void write_once_locked(struct rb_workers *ws)
 {
 	ws->writing = true;
 	uint64_t gen = ws->gen, changes = gen - ws->saved_gen;
+	bool was_failing = ws->failing;
+	char was_why[sizeof(ws->fail_why)];
+	memcpy(was_why, ws->fail_why, sizeof(was_why));
 	ws->urgent = false;
 	size_t n = ws->n;
 	struct rb_worker *v = malloc((n ? n : 1) * sizeof(*v));
@@ -142,36 +165,75 @@ static void write_once_locked(struct rb_workers *ws)
 		memcpy(v, ws->v, n * sizeof(*v));
 	pthread_mutex_unlock(&ws->lock);
 	struct rb_err err = RB_ERR_INIT;
-	int rc = v ? rb_workers_file_write(ws->path, v, n, &err)
-		   : rb_err_set(&err, RB_EINTERNAL, "out of memory");
+	int rc = 0;
+	for (int attempt = 1, delay_ms = WRITE_RETRY_FIRST_MS; attempt <= WRITE_ATTEMPTS;
+	     attempt++, delay_ms *= 2) {
+		rb_err_clear(&err);
+		rc = v ? rb_workers_file_write(ws->path, v, n, &err)
+		       : rb_err_set(&err, RB_EINTERNAL, "out of memory");
+		if (!rc)
+			break;
+		/* Said once per failure, not once per retry of a disk that stays full. */
+		if (!was_failing || strcmp(failure_reason(was_why), failure_reason(err.msg)))
+			rb_error("cannot save the worker registry '%s' (attempt %d of %d%s): %s",
+				 ws->path, attempt, WRITE_ATTEMPTS,
+				 attempt < WRITE_ATTEMPTS ? ", retrying" : "", err.msg);
+		else
+			rb_debug("worker registry '%s' still cannot be saved: %s", ws->path, err.msg);
+		if (attempt < WRITE_ATTEMPTS)
+			usleep((useconds_t)delay_ms * 1000);
+	}
 	free(v);
-	if (rc)
-		rb_error("the worker registry could not be saved, so a restarted hive would not find "
-			 "its workers: %s", err.msg);
 	pthread_mutex_lock(&ws->lock);
 	ws->writes++;
-	rb_debug("worker registry: write %llu of '%s' (%zu entries) holds %llu change(s), %llu in "
-		 "all", (unsigned long long)ws->writes, ws->path, n, (unsigned long long)changes,
-		 (unsigned long long)gen);
-	ws->saved_gen = gen;
-	ws->writing = false;
-	if (ws->gen != gen) {
-		ws->dirty_since_ms = rb_now_ms(); /* made while writing: batch from now */
-		pthread_cond_signal(&ws->dirty);
+	if (rc) {
+		ws->failing = true;
+		ws->failed_gen = gen;
+		ws->failed_writes++;
+		ws->retry_at_ms = rb_now_ms() + REGISTRY_RETRY_MS;
+		snprintf(ws->fail_why, sizeof(ws->fail_why), "%s", err.msg);
+		if (!was_failing)
+			rb_error("the worker registry '%s' is not saved: a restarted hive would not find "
+				 "the workers it lists; the hive keeps them in memory and tries again "
+				 "every %d ms", ws->path, REGISTRY_RETRY_MS);
+	} else {
+		if (was_failing)
+			rb_info("the worker registry '%s' is saved again (%llu failed write(s) before): "
+				"it holds every change made meanwhile", ws->path,
+				(unsigned long long)ws->failed_writes);
+		ws->failing = false;
+		ws->failed_writes = 0;
+		ws->fail_why[0] = '\0';
+		ws->saved_gen = gen;
+		rb_debug("worker registry: write %llu of '%s' (%zu entries) holds %llu change(s), "
+			 "%llu in all", (unsigned long long)ws->writes, ws->path, n,
+			 (unsigned long long)changes, (unsigned long long)gen);
 	}
+	ws->writing = false;
+	if (ws->gen != gen && !rc)
+		ws->dirty_since_ms = rb_now_ms(); /* made while writing: batch from now */
+	pthread_cond_signal(&ws->dirty);
 	pthread_cond_broadcast(&ws->saved);
 }
 
-/* Wait until every change so far is on disk (or failed to be written, which is logged). */
-static void wait_saved_locked(struct rb_workers *ws)
+/* Wait until every change so far is on disk: 0, or RB_EIO when the write that holds them
+ * failed (after its retries); the changes then stay in memory and the writer keeps trying.
+ * `what` says what the caller's change was, for the message. */
+static int wait_saved_locked(struct rb_workers *ws, const char *what, struct rb_err *err)
 {
 	uint64_t gen = ws->gen;
 	while (ws->saved_gen < gen) {
 		if (ws->writing)
 			pthread_cond_wait(&ws->saved, &ws->lock);
+		else if (ws->failed_gen >= gen)
+			return rb_err_set(err, RB_EIO, "cannot save the worker registry '%s': %s; %s "
+					  "(the hive keeps the registry in memory and tries to save it "
+					  "again every %d s)", ws->path, ws->fail_why, what,
+					  REGISTRY_RETRY_MS / 1000);
 		else
 			write_once_locked(ws);
 	}
+	return 0;
 }
 
 static void *writer_main(void *arg)
@@ -187,11 +249,24 @@ static void *writer_main(void *arg)
 		}
 		if (ws->saved_gen == ws->gen)
 			break; /* stopping, and everything is on disk */
+		/* After a failed write the next try waits for REGISTRY_RETRY_MS, urgent or not. */
 		long long due = ws->dirty_since_ms + ws->batch_ms;
-		while (!ws->urgent && !ws->writer_stop && rb_now_ms() < due)
+		if (ws->failing && ws->retry_at_ms > due)
+			due = ws->retry_at_ms;
+		while ((ws->failing || !ws->urgent) && !ws->writer_stop && !ws->writing &&
+		       ws->saved_gen != ws->gen && rb_now_ms() < due)
 			timed_wait_until(&ws->dirty, &ws->lock, due);
-		if (!ws->writing && ws->saved_gen != ws->gen)
-			write_once_locked(ws);
+		bool last = ws->writer_stop;
+		if (ws->writing || ws->saved_gen == ws->gen ||
+		    !(last || (!ws->failing && ws->urgent) || rb_now_ms() >= due))
+			continue;
+		write_once_locked(ws);
+		if (last && ws->failed_gen == ws->gen) {
+			/* The last write failed too: what it held is lost, and said so. */
+			rb_error("the worker registry '%s' could not be saved before the hive stopped: "
+				 "%s", ws->path, ws->fail_why);
+			break;
+		}
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return NULL;
@@ -475,7 +550,11 @@ int rb_workers_stop(struct rb_hive *hive, const char *id, int grace_ms, struct r
 			*out = *w;
 		remove_locked(ws, w);
 		changed_locked(ws, true);
-		wait_saved_locked(ws); /* a stop is done once it is on disk */
+		/* A stop is done once it is on disk; it is not reported done when it cannot be. */
+		char what[RB_WORKER_ID_MAX + 160];
+		snprintf(what, sizeof(what), "worker '%s' is stopped, but a restarted hive would "
+			 "still find it listed there", id);
+		rc = wait_saved_locked(ws, what, err);
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return rc;
@@ -564,7 +643,9 @@ int rb_workers_init(struct rb_hive *hive, struct rb_err *err)
 	/* What was dropped at load is gone from the file before anything else happens. */
 	pthread_mutex_lock(&ws->lock);
 	changed_locked(ws, true);
-	wait_saved_locked(ws);
+	/* A state directory that cannot be written does not stop the hive: said in the log,
+	 * the writer keeps trying, and each spawn and stop says it cannot be saved. */
+	wait_saved_locked(ws, "", NULL);
 	pthread_mutex_unlock(&ws->lock);
 	if ((rc = rb_monitor_start(ws, ws->health_ms, &ws->monitor, err))) {
 		writer_stop(ws);
@@ -708,7 +789,12 @@ int rb_workers_set_ready(struct rb_hive *hive, const char *id, struct rb_err *er
 		w->health_failures = 0;
 		rb_info("worker '%s' (pid %d, port %u) is ready", w->id, (int)w->pid, w->port);
 		changed_locked(ws, true);
-		wait_saved_locked(ws); /* on disk before the spawn says it is done */
+		/* On disk before the spawn says it is done; not done when it cannot be: a worker a
+		 * restarted hive would not find is not reported ready (the spawn then stops it). */
+		char what[RB_WORKER_ID_MAX + 160];
+		snprintf(what, sizeof(what), "worker '%s' is not reported ready, since a restarted "
+			 "hive would not find it", id);
+		rc = wait_saved_locked(ws, what, err);
 	}
 	pthread_mutex_unlock(&ws->lock);
 	return rc;

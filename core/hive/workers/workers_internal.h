@@ -42,6 +42,12 @@ struct rb_workers {
 	bool writing;           /* a snapshot is being written (by the writer or a waiter) */
 	long long dirty_since_ms;
 	uint64_t writes;        /* files written, for the debug log */
+	/* A write that failed after its retries (workers.c): `failed_gen` is the generation it
+	 * held, `fail_why` why; `failing` until a write succeeds, retried at `retry_at_ms`. */
+	bool failing;
+	uint64_t failed_gen, failed_writes;
+	long long retry_at_ms;
+	char fail_why[RB_ERR_MSG_MAX];
 };
 
 /* ---- the monitor's view of the registry (workers.c) ------------------------------------- */
@@ -51,6 +57,7 @@ struct rb_health_target {
 	char id[RB_WORKER_ID_MAX];
 	pid_t pid;
 	char url[64 + 128];
+	bool checked;           /* the request ran to an end: `ok` is the worker's verdict */
 	bool ok;                /* the monitor's verdict ... */
 	char why[160];          /* ... and why not */
 };
@@ -71,6 +78,12 @@ void rb_workers_health_record(struct rb_workers *ws, const struct rb_health_targ
 int rb_monitor_start(struct rb_workers *ws, int health_ms, struct rb_monitor **out,
 		     struct rb_err *err);
 void rb_monitor_stop(struct rb_monitor *m);
+/* The verdicts of a round that count against the workers, moved to the front of `t`; returns
+ * their number. Only a request that ran to an end (`checked`) says something about its worker;
+ * one the hive could not even make does not, and when the round itself failed on the hive's
+ * side (`hive_failed`: its HTTP client, curl_multi_perform/poll) none does: the round is
+ * skipped, nobody is charged, the next round asks again. Pure: no lock, no I/O. */
+size_t rb_health_verdicts(struct rb_health_target *t, size_t n, bool hive_failed);
 
 /* ---- workers_file.c --------------------------------------------------------------------- */
 

@@ -13,6 +13,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "rb_log.h"
 #include "rb_proc.h"
 #include "workers_internal.h"
 
@@ -100,33 +101,48 @@ static void check_done(struct check *c, CURLcode cc)
 		snprintf(t->why, sizeof(t->why), "'%s' answered HTTP %ld", t->url, status);
 	else
 		t->ok = true;
+	t->checked = true;
 }
 
-/* Run every check of `t` at once; false when the monitor was stopped meanwhile. */
-static bool run_checks(struct rb_monitor *m, struct rb_health_target *t, size_t n)
+/* How a round ended: with a verdict on every request that ran, stopped with the monitor, or
+ * failed on the hive's side (its HTTP client), which says nothing about the workers. */
+enum round_end { ROUND_DONE, ROUND_STOPPED, ROUND_HIVE_FAILED };
+
+/* Run every check of `t` at once. ROUND_HIVE_FAILED leaves the failure in `why`. */
+static enum round_end run_checks(struct rb_monitor *m, struct rb_health_target *t, size_t n,
+				 char *why, size_t why_len)
 {
 	struct check *c = calloc(n, sizeof(*c));
 	CURLM *multi = curl_multi_init();
-	bool ok = c && multi;
-	for (size_t i = 0; ok && i < n; i++) {
+	enum round_end end = ROUND_DONE;
+	if (!c || !multi) {
+		snprintf(why, why_len, "cannot create an HTTP client (out of memory)");
+		end = ROUND_HIVE_FAILED;
+	}
+	for (size_t i = 0; end == ROUND_DONE && i < n; i++) {
 		c[i].t = &t[i];
+		/* A request that cannot even be made is the hive's failure: left unchecked. */
 		if (!(c[i].easy = check_start(&c[i])) || curl_multi_add_handle(multi, c[i].easy)) {
-			snprintf(t[i].why, sizeof(t[i].why), "cannot create an HTTP client");
 			if (c[i].easy)
 				curl_easy_cleanup(c[i].easy);
 			c[i].easy = NULL;
 		}
 	}
-	if (ok) {
+	if (end == ROUND_DONE) {
 		pthread_mutex_lock(&m->lock);
 		m->multi = multi;
-		ok = !m->stop;
+		if (m->stop)
+			end = ROUND_STOPPED;
 		pthread_mutex_unlock(&m->lock);
 	}
 	long long next_reap = rb_now_ms() + MONITOR_TICK_MS;
-	for (int running = 1; ok && running;) {
-		if (curl_multi_perform(multi, &running) != CURLM_OK)
+	for (int running = 1; end == ROUND_DONE && running;) {
+		CURLMcode mc = curl_multi_perform(multi, &running);
+		if (mc != CURLM_OK) {
+			snprintf(why, why_len, "curl_multi_perform: %s", curl_multi_strerror(mc));
+			end = ROUND_HIVE_FAILED;
 			break;
+		}
 		CURLMsg *msg;
 		int left;
 		while ((msg = curl_multi_info_read(multi, &left)))
@@ -143,9 +159,14 @@ static bool run_checks(struct rb_monitor *m, struct rb_health_target *t, size_t 
 			rb_workers_reap_all(m->ws); /* exits are not held up by a slow worker */
 			next_reap = now + MONITOR_TICK_MS;
 		}
-		curl_multi_poll(multi, NULL, 0, (int)(next_reap - now > 0 ? next_reap - now : 1),
-				NULL);
-		ok = !stopped(m);
+		mc = curl_multi_poll(multi, NULL, 0, (int)(next_reap - now > 0 ? next_reap - now : 1),
+				     NULL);
+		if (mc != CURLM_OK) {
+			snprintf(why, why_len, "curl_multi_poll: %s", curl_multi_strerror(mc));
+			end = ROUND_HIVE_FAILED;
+		} else if (stopped(m)) {
+			end = ROUND_STOPPED;
+		}
 	}
 	if (multi) {
 		pthread_mutex_lock(&m->lock);
@@ -160,15 +181,38 @@ static bool run_checks(struct rb_monitor *m, struct rb_health_target *t, size_t 
 	if (multi)
 		curl_multi_cleanup(multi);
 	free(c);
-	return ok;
+	return end;
+}
+
+size_t rb_health_verdicts(struct rb_health_target *t, size_t n, bool hive_failed)
+{
+	if (hive_failed)
+		return 0;
+	size_t k = 0;
+	for (size_t i = 0; i < n; i++)
+		if (t[i].checked) {
+			if (k != i)
+				t[k] = t[i];
+			k++;
+		}
+	return k;
 }
 
 static void health_round(struct rb_monitor *m)
 {
 	size_t n;
 	struct rb_health_target *t = rb_workers_health_targets(m->ws, &n);
-	if (t && run_checks(m, t, n))
-		rb_workers_health_record(m->ws, t, n);
+	char why[CURL_ERROR_SIZE + 64] = "";
+	enum round_end end = t ? run_checks(m, t, n, why, sizeof(why)) : ROUND_STOPPED;
+	if (end == ROUND_HIVE_FAILED)
+		rb_warn("worker health round skipped: the hive could not run its checks (%s); no "
+			"worker is charged for it, the next round is in %d ms", why, m->health_ms);
+	size_t k = end == ROUND_STOPPED ? 0 : rb_health_verdicts(t, n, end == ROUND_HIVE_FAILED);
+	if (end == ROUND_DONE && k < n)
+		rb_warn("%zu of %zu worker health check(s) could not be made (the hive could not "
+			"create an HTTP client); they are not counted against their workers", n - k, n);
+	if (k)
+		rb_workers_health_record(m->ws, t, k);
 	free(t);
 }
 
