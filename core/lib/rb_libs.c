@@ -53,7 +53,8 @@
 	  (m, fds, n, ms, nfds), CURLM_INTERNAL_ERROR)                                         \
 	X(CURLMsg *, curl_multi_info_read, (CURLM * m, int *left), (m, left), NULL)            \
 	X(CURLMcode, curl_multi_cleanup, (CURLM * m), (m), CURLM_INTERNAL_ERROR)               \
-	X(CURLMcode, curl_multi_wakeup, (CURLM * m), (m), CURLM_INTERNAL_ERROR)
+	X(CURLMcode, curl_multi_wakeup, (CURLM * m), (m), CURLM_INTERNAL_ERROR)              \
+	X(const char *, curl_multi_strerror, (CURLMcode e), (e), "libcurl could not be loaded")
 
 #define CRYPTO_FUNCS(X)                                                                        \
 	X(EVP_MD_CTX *, EVP_MD_CTX_new, (void), (), NULL)                                     \
