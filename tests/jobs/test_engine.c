@@ -295,6 +295,42 @@ static void shutdown_cancels_running_jobs_and_ends_their_streams(void **state)
 	rb_job_unref(job);
 }
 
+/* A stream takes exactly what its connection has room for, events cut where that ends, and
+ * keeps no copy of the rest: the pieces, put together, are the whole history. */
+static void polled_in_small_pieces_the_history_is_exact(void **state)
+{
+	(void)state;
+	char id[RB_JOB_ID_MAX];
+	submit("{\"operation\":\"hive_check\"}", id);
+	wait_finished(id);
+	struct rb_job *job = rb_jobs_get(&hive, id);
+	assert_non_null(job);
+	struct rb_buf whole = RB_BUF_INIT, pieces = RB_BUF_INIT, one = RB_BUF_INIT;
+	uint64_t cursor = 0;
+	bool ended = false;
+	rb_job_read_events(job, &cursor, 1 << 20, 0, &whole, &ended);
+	assert_true(ended);
+	assert_true(whole.len > 300); /* several events, some longer than a piece */
+	cursor = 0;
+	size_t skip = 0, calls = 0;
+	long long due;
+	for (ended = false; !ended; calls++) {
+		rb_buf_reset(&one);
+		rb_job_poll_events(job, &cursor, &skip, 37, &one, &ended, &due);
+		assert_true(one.len <= 37);
+		assert_true(one.len > 0 || ended);
+		rb_buf_add(&pieces, one.data, one.len);
+		assert_true(calls < whole.len);
+	}
+	assert_int_equal(pieces.len, whole.len);
+	assert_memory_equal(pieces.data, whole.data, whole.len);
+	assert_int_equal(skip, 0);
+	rb_buf_release(&whole);
+	rb_buf_release(&pieces);
+	rb_buf_release(&one);
+	rb_job_unref(job);
+}
+
 int main(void)
 {
 	if (rb_hive_register_ops())
@@ -308,6 +344,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(progress_events_are_coalesced, setup, teardown),
 		cmocka_unit_test_setup_teardown(cancel_stops_running_and_queued_jobs, setup, teardown),
 		cmocka_unit_test_setup_teardown(shutdown_cancels_running_jobs_and_ends_their_streams, setup, teardown),
+		cmocka_unit_test_setup_teardown(polled_in_small_pieces_the_history_is_exact, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

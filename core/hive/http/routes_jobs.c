@@ -28,7 +28,8 @@
 
 struct stream {
 	struct rb_job *job; /* one reference */
-	uint64_t cursor;    /* id of the last event queued for sending */
+	uint64_t cursor;    /* id of the last event queued for sending whole */
+	size_t skip;        /* bytes of the next event already queued */
 	struct rb_job_waiter waiter;
 	bool watching;
 };
@@ -85,10 +86,10 @@ static long long stream_fill(void *cls, struct rb_stream *rs, struct rb_buf *out
 		st->watching = true;
 	}
 	long long due = 0;
-	/* About what the connection takes at once, so the text is sent in the same call and a
-	 * waiting stream holds none of it. */
-	rb_job_poll_events(st->job, &st->cursor, want < RB_STREAM_CHUNK ? want : RB_STREAM_CHUNK,
-			   out, ended, &due);
+	/* Exactly what the connection takes at once, so the text is sent in the same call and a
+	 * stream holds none of it, not even the rest of an event larger than that. */
+	rb_job_poll_events(st->job, &st->cursor, &st->skip,
+			   want < RB_STREAM_CHUNK ? want : RB_STREAM_CHUNK, out, ended, &due);
 	return due;
 }
 

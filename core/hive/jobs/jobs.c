@@ -1102,14 +1102,35 @@ static void deadline_in(struct timespec *ts, long long ms)
 	*ts = rb_time_after_ms(CLOCK_MONOTONIC, ms);
 }
 
-size_t rb_job_poll_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes,
+size_t rb_job_poll_events(struct rb_job *job, uint64_t *cursor, size_t *skip, size_t max_bytes,
 			  struct rb_buf *out, bool *ended, long long *due_ms)
 {
-	size_t n = rb_job_read_events(job, cursor, max_bytes, 0, out, ended);
+	size_t count = 0, added = 0;
+	*ended = false;
 	pthread_mutex_lock(&job->lock);
+	flush_progress_locked(job, false);
+	for (size_t i = first_after(job, *cursor); i < job->nev && added < max_bytes; i++) {
+		const struct job_event *ev = job->ev[i];
+		size_t off = *skip < ev->len ? *skip : 0;
+		size_t n = ev->len - off;
+		if (added + n > max_bytes) { /* the part that fits; the rest next time */
+			n = max_bytes - added;
+			rb_buf_add(out, ev->text + off, n);
+			*skip = off + n;
+			added += n;
+			break;
+		}
+		rb_buf_add(out, ev->text + off, n);
+		added += n;
+		*cursor = ev->id;
+		*skip = 0;
+		count++;
+	}
+	if (job->terminal_id && *cursor >= job->terminal_id)
+		*ended = true;
 	*due_ms = job->pend.valid ? job->pend.due_ms : 0;
 	pthread_mutex_unlock(&job->lock);
-	return n;
+	return count;
 }
 
 void rb_job_watch(struct rb_job *job, struct rb_job_waiter *w)

@@ -97,9 +97,12 @@ struct json_object *rb_jobs_list_json(struct rb_hive *hive);
 size_t rb_job_read_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes, int timeout_ms,
 			  struct rb_buf *out, bool *ended);
 
-/* The same without waiting, for a stream that holds no thread: *due_ms is set to when a
- * held-back progress event comes due (rb_now_ms clock), 0 when none is. */
-size_t rb_job_poll_events(struct rb_job *job, uint64_t *cursor, size_t max_bytes,
+/* The same without waiting, for a stream that holds no thread, and exact: at most max_bytes
+ * are appended, the last event cut where they end; *skip (0 to start) counts the bytes of the
+ * event after *cursor already handed out, so a stream keeps no copy of what did not fit.
+ * *due_ms is set to when a held-back progress event comes due (rb_now_ms clock), 0 when none
+ * is. Returns the number of events appended whole. */
+size_t rb_job_poll_events(struct rb_job *job, uint64_t *cursor, size_t *skip, size_t max_bytes,
 			  struct rb_buf *out, bool *ended, long long *due_ms);
 
 /*
