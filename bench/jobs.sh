@@ -45,14 +45,20 @@ percentile() { sort -g "$1" | awk -v p="$2" '{v[NR] = $1} END {i = int((p * NR +
 # --- 1. round trips, interleaved so both see the same machine state
 : >"$tmp/health.t"
 : >"$tmp/job.t"
+: >"$tmp/submit.t"
+: >"$tmp/stream.t"
 for _ in $(seq 5); do curl -sf "$url/health" >/dev/null; done # warm-up
 for _ in $(seq "$RUNS"); do
 	curl -s -o /dev/null -w '%{time_total}\n' "$url/health" >>"$tmp/health.t"
 	sub=$(curl -s -w ' %{time_total}' -X POST -H 'Content-Type: application/json' --data-binary '{"operation":"hive_check"}' "$url/v1/jobs")
 	id=$(jq -r .job_id <<<"${sub% *}")
-	st=$(curl -s -o "$tmp/one.sse" -w '%{time_total}' "$url/v1/jobs/$id/stream")
-	grep -q '^data: \[DONE\]$' "$tmp/one.sse" || die "job $id did not end [DONE]"
+	# Read into memory: curl writing a file in the timed region costs it a file truncation.
+	out=$(curl -s -w '\n%{time_total}' "$url/v1/jobs/$id/stream")
+	st=${out##*$'\n'}
+	grep -q '^data: \[DONE\]$' <<<"$out" || die "job $id did not end [DONE]"
 	awk -v a="${sub##* }" -v b="$st" 'BEGIN {printf "%.6f\n", a + b}' >>"$tmp/job.t"
+	echo "${sub##* }" >>"$tmp/submit.t"
+	echo "$st" >>"$tmp/stream.t"
 done
 h50=$(percentile "$tmp/health.t" 50)
 h99=$(percentile "$tmp/health.t" 99)
@@ -63,6 +69,8 @@ awk -v j="$j50" -v h="$h50" 'BEGIN {printf "  median ratio  %.1f\n", j / h}'
 awk -v j="$j99" -v h="$h99" 'BEGIN {printf "  p99 ratio     %.1f\n", j / h}'
 awk -v j="$j50" -v h="$h50" -v J="$j99" -v H="$h99" 'BEGIN {
 	printf "  (job %.2f / %.2f ms, /health %.2f / %.2f ms: median / p99)\n", j * 1000, J * 1000, h * 1000, H * 1000 }'
+awk -v s="$(percentile "$tmp/submit.t" 50)" -v t="$(percentile "$tmp/stream.t" 50)" 'BEGIN {
+	printf "  (medians of its parts: submit %.2f ms, stream %.2f ms)\n", s * 1000, t * 1000 }'
 
 # --- 2. STREAMS clients on one slow job
 threads() { ls "/proc/$hive/task" | wc -l; }

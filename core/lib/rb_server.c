@@ -73,6 +73,7 @@ struct rb_stream {
 	const struct rb_stream_ops *ops;
 	void *cls;
 	int sock;
+	bool watched; /* sock is in the stream thread's epoll set (under srv->slock) */
 	/* reader side (one pool thread at a time) */
 	struct rb_buf out;
 	size_t sent;
@@ -788,6 +789,7 @@ static void socket_event(struct rb_server *srv, struct rb_stream *st, uint32_t e
 	if (events & (EPOLLHUP | EPOLLERR)) {
 		atomic_store(&st->gone, true);
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, st->sock, NULL);
+		st->watched = false;
 	} else {
 		atomic_store(&st->probe, true);
 	}
@@ -866,6 +868,23 @@ static ssize_t stream_send(struct rb_stream *st, char *buf, size_t max, struct r
 	}
 	st->last_sent_ms = rb_now_ms();
 	return (ssize_t)n;
+}
+
+/* Watch the socket of a stream about to wait for the first time (slock held). Not before:
+ * a stream that is answered at once (a finished job's history) never touches the stream
+ * thread. A hang-up that came earlier is reported by the ADD itself (epoll reports the
+ * socket's present state), before the stream suspends. */
+static void watch_socket_locked(struct rb_server *srv, struct rb_stream *st)
+{
+	if (st->watched || st->sock < 0)
+		return;
+	struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
+				  .data.u64 = ((uint64_t)srv->gens[st->slot] << 32) | st->slot };
+	if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, st->sock, &ev) == 0)
+		st->watched = true;
+	else
+		rb_warn("http: a stream will not notice its client leaving: epoll: %s",
+			strerror(errno));
 }
 
 /* A pool thread's scratch buffer for stream_read, freed when the thread ends. */
@@ -949,6 +968,7 @@ static ssize_t stream_read(void *cls, uint64_t pos, char *buf, size_t max)
 				due = ka;
 		}
 		pthread_mutex_lock(&srv->slock);
+		watch_socket_locked(srv, st);
 		bool nearest = timer_set(srv, st, due);
 		pthread_mutex_unlock(&srv->slock);
 		if (nearest)
@@ -974,7 +994,7 @@ static void stream_free(void *cls)
 	pthread_mutex_lock(&srv->slock);
 	heap_remove(srv, st);
 	watch_leave(srv, st);
-	if (st->sock >= 0)
+	if (st->watched)
 		epoll_ctl(srv->epfd, EPOLL_CTL_DEL, st->sock, NULL);
 	srv->gens[st->slot]++;
 	srv->slots[st->slot] = NULL;
@@ -1047,13 +1067,6 @@ enum MHD_Result rb_reply_stream(struct rb_request *req, const struct rb_stream_o
 	st->sock = ci ? ci->connect_fd : -1;
 	pthread_mutex_lock(&srv->slock);
 	slot_add(srv, st);
-	if (st->sock >= 0) {
-		struct epoll_event ev = { .events = EPOLLRDHUP | EPOLLET,
-					  .data.u64 = ((uint64_t)srv->gens[st->slot] << 32) | st->slot };
-		if (epoll_ctl(srv->epfd, EPOLL_CTL_ADD, st->sock, &ev) != 0)
-			rb_warn("http: a stream will not notice its client leaving: epoll: %s",
-				strerror(errno));
-	}
 	pthread_mutex_unlock(&srv->slock);
 	/* The block size is the buffer of a response sent without chunks (HTTP/1.0): every
 	 * stream has its own, so it is small (a chunked one is sent from the connection's). */
