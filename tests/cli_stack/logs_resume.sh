@@ -7,17 +7,8 @@
 RBEE="$BIN/rbee"
 
 # A running worker the hive re-adopts from its registry; the test writes its log.
-setsid sleep 300 &  # its own process group, as a spawned worker leads one
-W_PID=$!
-track $W_PID
-mkdir -p "$RBEE_HOME/state" "$RBEE_HOME/logs"
+adopt_worker w-cli # sets W_PID
 LOG="$RBEE_HOME/logs/w-cli.log"
-cat >"$RBEE_HOME/state/workers.json" <<JSON
-{"version":1,"workers":[{"worker_id":"w-cli","installed_worker":"cpu","backend":"cpu","device":0,
- "device_id":"CPU-0","model":"m","pid":$W_PID,"start_time":"0","port":0,"url":"",
- "health_path":"/health","log_path":"$LOG","state":"ready",
- "started_at":0,"reaped":false,"wait_status":0,"reason":""}]}
-JSON
 printf 'first line\n' >"$LOG"
 start_hive --keep-workers
 assert_eq "$(curl -s "$HIVE_URL/v1/workers" | jq -r '.workers[0].state')" ready "the worker is adopted"
