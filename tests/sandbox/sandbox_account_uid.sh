@@ -11,7 +11,7 @@ acct=$(getent passwd 65534 | cut -d: -f1)
 # A process of that account, as if it were a build's leftover.
 setpriv --reuid=65534 --regid=65534 --clear-groups sleep 300 &
 ACCT_PID=$!
-trap 'kill $ACCT_PID 2>/dev/null || true' EXIT
+track $ACCT_PID # stopped with the hive by lib.sh's clean-up (a trap of our own would replace it)
 wait_for test "$(ps -o uid= -p "$ACCT_PID" | tr -d ' ')" = 65534 || fail "the account's process did not start"
 
 export RBEE_BUILD_UIDS=65534-65534
