@@ -57,8 +57,9 @@
 #define TAG_EVENTFD UINT64_MAX
 #define TAG_INOTIFY (UINT64_MAX - 1)
 #define NO_HEAP SIZE_MAX
-/* A stream's HTTP/1.0 send buffer. */
-#define STREAM_BLOCK 256
+/* A stream's HTTP/1.0 send buffer (in its libmicrohttpd response, so 10 000 streams hold
+ * 10 000 of them): events larger than it go out in pieces (rb_job_poll_events cuts them). */
+#define STREAM_BLOCK 128
 /* A pool thread's stream scratch buffer larger than this is freed before its next use. */
 #define SCRATCH_KEEP (64 * 1024)
 
