@@ -35,9 +35,14 @@ assert_nothing_installed() {
 	local left
 	left=$(find "$RBEE_HOME/staging" -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)
 	assert_eq "$left" 0 "staging is empty after the failed install of $1"
-	left=$(find /var/tmp /tmp -maxdepth 1 -name "rbee-build-$1-*" 2>/dev/null | wc -l)
-	assert_eq "$left" 0 "no build directory of $1 left outside staging"
+	# Build directories are looked for machine-wide, where another test's install of the same
+	# fixture may be building at this moment (ctest -j): such a directory goes when that
+	# build ends, a leaked one stays.
+	WAIT_S=60 wait_for no_build_dirs_of "$1" || true
+	assert_eq "$(build_dirs_of "$1")" 0 "no build directory of $1 left outside staging"
 }
+build_dirs_of() { find /var/tmp /tmp -maxdepth 1 -name "rbee-build-$1-*" 2>/dev/null | wc -l; }
+no_build_dirs_of() { [ "$(build_dirs_of "$1")" = 0 ]; }
 
 # Entries written into the catalog directory $cat, for tests that make their own workers.
 # entry ID BINARY: a catalog entry for ID (the test worker's, with another binary name).
