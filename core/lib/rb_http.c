@@ -1,4 +1,5 @@
 #include "rb_http.h"
+#include "rb_libs.h"
 
 #include <curl/curl.h>
 #include <stdio.h>
@@ -47,7 +48,8 @@ int rb_http_request(const char *method, const char *url, const char *const *head
 {
 	CURL *c = curl_easy_init();
 	if (!c)
-		return rb_err_set(err, RB_EINTERNAL, "cannot create an HTTP client");
+		return rb_err_set(err, RB_EINTERNAL, "cannot create an HTTP client%s%s",
+				  rb_libs_error()[0] ? ": " : "", rb_libs_error());
 	struct curl_slist *hl = NULL;
 	for (size_t i = 0; headers && headers[i]; i++)
 		hl = curl_slist_append(hl, headers[i]);
@@ -138,7 +140,8 @@ int rb_http_stream(struct rb_http_stream *s, struct rb_err *err)
 	s->stopped = false;
 	CURL *c = curl_easy_init();
 	if (!c)
-		return rb_err_set(err, RB_EINTERNAL, "cannot create an HTTP client");
+		return rb_err_set(err, RB_EINTERNAL, "cannot create an HTTP client%s%s",
+				  rb_libs_error()[0] ? ": " : "", rb_libs_error());
 	struct curl_slist *hl = NULL;
 	for (size_t i = 0; s->headers && s->headers[i]; i++)
 		hl = curl_slist_append(hl, s->headers[i]);

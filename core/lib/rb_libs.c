@@ -21,6 +21,7 @@
 #include <openssl/evp.h>
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -161,25 +162,16 @@ const char *rb_libs_error(void)
 	return curl_lib.why[0] ? curl_lib.why : crypto_lib.why;
 }
 
-bool rb_libs_curl_loaded(void)
-{
-	return have_curl();
-}
-
-#define FORWARD_CURL(ret, name, params, args, fail)                                            \
+/* One forwarder: load `lib` at the first call, then call through its table. */
+#define FORWARD(have, table, ret, name, params, args, fail)                                    \
 	ret name params                                                                        \
 	{                                                                                      \
-		if (!have_curl())                                                              \
+		if (!have())                                                                   \
 			return fail;                                                           \
-		return cu.name args;                                                           \
+		return table.name args;                                                        \
 	}
-#define FORWARD_CRYPTO(ret, name, params, args, fail)                                          \
-	ret name params                                                                        \
-	{                                                                                      \
-		if (!have_crypto())                                                            \
-			return fail;                                                           \
-		return cr.name args;                                                           \
-	}
+#define FORWARD_CURL(...) FORWARD(have_curl, cu, __VA_ARGS__)
+#define FORWARD_CRYPTO(...) FORWARD(have_crypto, cr, __VA_ARGS__)
 
 CURL_FUNCS(FORWARD_CURL)
 CRYPTO_FUNCS(FORWARD_CRYPTO)

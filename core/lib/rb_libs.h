@@ -5,11 +5,7 @@
 #ifndef RB_LIBS_H
 #define RB_LIBS_H
 
-#include <stdbool.h>
-
 /* Why a library could not be loaded ("" when none failed so far). */
 const char *rb_libs_error(void);
-/* Load libcurl now if it is not yet; false (and rb_libs_error) when it cannot be. */
-bool rb_libs_curl_loaded(void);
 
 #endif
